@@ -1,0 +1,168 @@
+"""A loaded dataset: its validated tables, its time zone and its extract time.
+
+``dataset.yaml`` beside the tables states at least::
+
+    timezone: Asia/Tokyo               # IANA name, for naive timestamps and cutoffs
+    extract_time: 2024-12-31T23:59:59+09:00   # events after this are invalid
+
+and may carry a ``name`` and a column ``mapping`` for real exports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+import yaml
+
+from ghost_model.contract import TABLES
+from ghost_model.errors import DataContractError
+
+DATASET_FILE = "dataset.yaml"
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What ``dataset.yaml`` says about a dataset."""
+
+    timezone: str
+    extract_time: pd.Timestamp
+    name: str = "dataset"
+    mapping: dict[str, Any] | None = None
+
+    @classmethod
+    def from_file(cls, path: Path) -> DatasetConfig:
+        """Read and check ``dataset.yaml``.
+
+        Parameters
+        ----------
+        path
+            The ``dataset.yaml`` file.
+
+        Returns
+        -------
+        DatasetConfig
+            The checked configuration; ``extract_time`` is in UTC.
+        """
+        if not path.is_file():
+            raise DataContractError(
+                f"{path}: missing; a dataset folder needs a {DATASET_FILE} stating "
+                "'timezone' (an IANA name) and 'extract_time'"
+            )
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise DataContractError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise DataContractError(f"{path}: expected a mapping, got {raw!r}")
+        return cls.from_mapping(raw, source=str(path))
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], source: str) -> DatasetConfig:
+        """Build a configuration from already parsed YAML, naming ``source`` in errors."""
+        for key in ("timezone", "extract_time"):
+            if key not in raw or raw[key] in (None, ""):
+                raise DataContractError(
+                    f"{source}: key {key!r} is missing; add e.g. "
+                    "'timezone: Asia/Tokyo' and 'extract_time: 2024-12-31T23:59:59'"
+                )
+        timezone = check_timezone(str(raw["timezone"]), source)
+        extract_time = to_utc_instant(raw["extract_time"], timezone, f"{source}: extract_time")
+        mapping = raw.get("mapping")
+        if mapping is not None and not isinstance(mapping, dict):
+            raise DataContractError(f"{source}: 'mapping' must be a mapping, got {mapping!r}")
+        return cls(
+            timezone=timezone,
+            extract_time=extract_time,
+            name=str(raw.get("name", Path(source).parent.name or "dataset")),
+            mapping=mapping,
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The configuration as it is written to ``dataset.yaml``."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "timezone": self.timezone,
+            "extract_time": self.extract_time.isoformat(),
+        }
+        if self.mapping is not None:
+            out["mapping"] = self.mapping
+        return out
+
+
+@dataclass
+class Dataset:
+    """Validated contract tables with the dataset's time zone and extract time.
+
+    Tables not present in the source are absent from ``tables`` (not empty frames),
+    so that a stage without data can be told apart from a stage with no events.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    config: DatasetConfig
+    source: str = ""
+    row_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def timezone(self) -> str:
+        return self.config.timezone
+
+    @property
+    def extract_time(self) -> pd.Timestamp:
+        return self.config.extract_time
+
+    def has(self, table: str) -> bool:
+        """Whether the dataset holds ``table``."""
+        return table in self.tables
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The table ``name``; raises when the dataset does not hold it."""
+        if name not in TABLES:
+            raise KeyError(f"{name!r} is not a contract table; known: {sorted(TABLES)}")
+        if name not in self.tables:
+            raise DataContractError(f"{self.source}: the dataset has no table {name!r}")
+        return self.tables[name]
+
+
+def check_timezone(name: str, source: str) -> str:
+    """Return ``name`` when it is an IANA time zone, else raise naming ``source``."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DataContractError(
+            f"{source}: timezone {name!r} is not an IANA time zone name "
+            "(e.g. 'UTC', 'Asia/Tokyo', 'Europe/London')"
+        ) from exc
+    return name
+
+
+def to_utc_instant(value: Any, timezone: str, where: str) -> pd.Timestamp:
+    """Read one instant: an offset is honoured, a naive value is read in ``timezone``.
+
+    A bare date means midnight at the start of that day in ``timezone``.
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataContractError(
+            f"{where}: {value!r} is not a date or an ISO timestamp"
+        ) from exc
+    if stamp is pd.NaT:
+        raise DataContractError(f"{where}: {value!r} is not a date or an ISO timestamp")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
+    return stamp.tz_convert("UTC").as_unit("us")
+
+
+def cutoff_instant(day: Any, timezone: str) -> pd.Timestamp:
+    """The cutoff for ``day``: midnight at its start in ``timezone``, as UTC."""
+    stamp = pd.Timestamp(day)
+    if stamp.tzinfo is not None:
+        return stamp.tz_convert("UTC").as_unit("us")
+    return to_utc_instant(stamp.normalize(), timezone, "cutoff")
