@@ -1,0 +1,424 @@
+"""The scoring service for CRMs: explained partner risk scores over HTTP.
+
+Routes (all but the health checks need an ``X-API-Key``)::
+
+    POST /v1/scores           explained scores of partner ids, from the snapshot
+    POST /v1/score-activity   explained score of one partner's posted activity
+    GET  /v1/model            the model and snapshot being served
+    POST /v1/admin/reload     load the alias's current version (admin key)
+    GET  /healthz             the process answers
+    GET  /readyz              a model and a snapshot are loaded (else 503)
+
+The model and the snapshot are loaded in the lifespan and swapped as one state on
+reload (see :mod:`serving.state`). Answers of the score routes are assembled from
+JSON bytes; no request path runs pandas except live scoring of posted activity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ghost_model import __version__
+from ghost_model.settings import Settings
+from serving.auth import KeyRing
+from serving.deps import AdminKey, ApiKey, AppSettings, CurrentState
+from serving.limits import BodyLimitMiddleware
+from serving.live import ActivityError, LiveScorer, resolve_day, score_activity
+from serving.schemas import (
+    ActivityRequest,
+    ActivityResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelResponse,
+    ReadyResponse,
+    ReloadResponse,
+    ScoresRequest,
+    ScoresResponse,
+)
+from serving.state import (
+    ServiceState,
+    StateHolder,
+    StateLoader,
+    dumps,
+    load_service_state,
+    settle_memory,
+)
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+LIVE_CONCURRENCY = 2
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        401: "No key, or an unknown key, in X-API-Key.",
+        409: "The request conflicts with the loaded snapshot.",
+        413: "The request body is larger than GHOST_MAX_BODY_BYTES.",
+        422: "A field is missing or invalid; `errors` names it.",
+        503: "No model or snapshot loaded yet.",
+    }.items()
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loader: StateLoader = load_service_state,
+    live_scorer: LiveScorer = score_activity,
+    keys: KeyRing | None = None,
+    settle_gc: bool = True,
+) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        Service settings; default read from the environment.
+    loader
+        Builds the state (model and snapshot) at start and on reload; default: the
+        registry alias and the snapshot file of ``settings``.
+    live_scorer
+        Scores posted activity with a state's model.
+    keys
+        Accepted keys; default read from ``settings`` (refuses to run keyless unless
+        ``allow_unauthenticated``).
+    settle_gc
+        Collect and freeze the heap after each load, so garbage collection does not
+        walk the model and snapshot while requests are served.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application; it loads its state when its lifespan starts.
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="ghost_model scoring service",
+        version=__version__,
+        description="Explained risk that a partner goes silent (no new deal in the "
+        "next 90 days), by stage, for CRMs. Send a key in the X-API-Key header.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    app.state.keys = keys or KeyRing.from_settings(settings)
+    app.state.holder = StateHolder()
+    app.state.loader = loader
+    app.state.live_scorer = live_scorer
+    app.state.settle_gc = settle_gc
+    app.state.reload_lock = anyio.Lock()
+    app.state.live_limiter = anyio.CapacityLimiter(LIVE_CONCURRENCY)
+    add_error_handlers(app)
+    add_routes(app)
+    return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids are the route functions' names (``post_scores``)."""
+    return route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model and the snapshot before serving; start unready on failure."""
+    with contextlib.suppress(Exception):  # logged; GET /readyz gives the reason
+        await load_state(app)
+    yield
+
+
+async def load_state(app: FastAPI) -> ServiceState | None:
+    """Load a fresh state and make it current; return the one it replaced.
+
+    A failure leaves the current state (if any) in place and is logged and kept as
+    the reason GET /readyz gives.
+    """
+    holder: StateHolder = app.state.holder
+    loader: StateLoader = app.state.loader
+    started = time.perf_counter()
+    try:
+        state = await anyio.to_thread.run_sync(loader, app.state.settings)
+    except Exception as exc:
+        holder.error = f"{type(exc).__name__}: {exc}"
+        log.error("could not load the model and snapshot: %s", holder.error)
+        raise
+    previous = holder.swap(state)
+    pause = settle_memory() if app.state.settle_gc else 0.0
+    log.info(
+        "serving %s version %s with the snapshot as of %s (%d partners), loaded in "
+        "%.2f s (gc settle %.3f s)",
+        state.model_name,
+        state.model_version,
+        state.snapshot.as_of,
+        state.snapshot.partners,
+        time.perf_counter() - started,
+        pause,
+    )
+    return previous
+
+
+def add_routes(app: FastAPI) -> None:
+    """Register every route on ``app``."""
+
+    @app.post(
+        "/v1/scores",
+        response_class=Response,
+        responses={200: {"model": ScoresResponse, "description": "Scores"}, **_ERRORS},
+    )
+    async def post_scores(
+        _: ApiKey, state: CurrentState, body: ScoresRequest
+    ) -> Response:
+        """Explained scores of the given partners, read from the score snapshot."""
+        return Response(scores_answer(state, body, app.state.settings), media_type=JSON)
+
+    @app.post(
+        "/v1/score-activity",
+        response_class=Response,
+        responses={200: {"model": ActivityResponse, "description": "Score"}, **_ERRORS},
+    )
+    async def post_score_activity(
+        _: ApiKey, state: CurrentState, settings: AppSettings, body: ActivityRequest
+    ) -> Response:
+        """Explained score of one partner's posted activity, computed live."""
+        check_activity_size(body, settings.max_activity_rows)
+        scorer: LiveScorer = app.state.live_scorer
+        try:
+            record = await anyio.to_thread.run_sync(
+                scorer, state, body, limiter=app.state.live_limiter
+            )
+        except ActivityError as exc:
+            raise field_error(exc.field, exc.message) from exc
+        head = dumps(
+            {"model_name": state.model_name, "model_version": state.model_version}
+        )
+        return Response(
+            head[:-1] + b',"result":' + dumps(record) + b"}", media_type=JSON
+        )
+
+    @app.get(
+        "/v1/model",
+        response_class=Response,
+        responses={200: {"model": ModelResponse, "description": "Model"}, **_ERRORS},
+    )
+    async def get_model(_: ApiKey, state: CurrentState) -> Response:
+        """The model version, alias, backtest summary, features and snapshot served."""
+        return Response(state.model_json, media_type=JSON)
+
+    @app.post(
+        "/v1/admin/reload",
+        response_model=ReloadResponse,
+        responses={
+            403: {"model": ErrorResponse, "description": "Not admin"},
+            **_ERRORS,
+        },
+    )
+    async def reload(_: AdminKey) -> ReloadResponse:
+        """Load the alias's current version and the snapshot; switch atomically."""
+        async with app.state.reload_lock:
+            try:
+                previous = await load_state(app)
+            except Exception as exc:
+                raise reload_failed(app.state.holder.current, exc) from exc
+        state: ServiceState = app.state.holder.current
+        return ReloadResponse(
+            previous_version=previous.model_version if previous else None,
+            model_version=state.model_version,
+            snapshot_as_of=state.snapshot.as_of,
+            snapshot_model_version=state.snapshot.model_version,
+        )
+
+    @app.get("/healthz", response_model=HealthResponse)
+    async def healthz() -> HealthResponse:
+        """The process is up and answering."""
+        return HealthResponse(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=ReadyResponse,
+        responses={503: {"model": ReadyResponse, "description": "Not ready"}},
+    )
+    async def readyz() -> Response:
+        """Ready when a model and a snapshot are loaded; 503 otherwise."""
+        state: ServiceState | None = app.state.holder.current
+        if state is None:
+            body = ReadyResponse(status="not ready", reason=app.state.holder.error)
+            return Response(dumps(body.model_dump()), status_code=503, media_type=JSON)
+        ready = ReadyResponse(
+            status="ready",
+            model_version=state.model_version,
+            snapshot_as_of=state.snapshot.as_of,
+        )
+        return Response(dumps(ready.model_dump()), media_type=JSON)
+
+
+def scores_answer(
+    state: ServiceState, body: ScoresRequest, settings: Settings
+) -> bytes:
+    """The bytes of a scores answer: snapshot records joined, unknown ids listed."""
+    if len(body.partner_ids) > settings.max_batch_ids:
+        raise field_error(
+            "body.partner_ids",
+            f"{len(body.partner_ids)} partner ids in one request; at most "
+            f"{settings.max_batch_ids} (GHOST_MAX_BATCH_IDS), split the batch",
+        )
+    snapshot = state.snapshot
+    by_id = snapshot.records.get(body.lang)
+    if by_id is None:
+        raise conflict(
+            f"lang {body.lang!r}: the snapshot holds scores in "
+            f"{sorted(snapshot.records)}; ask for one of those or rescore with "
+            f"--lang {body.lang}"
+        )
+    if body.as_of is not None:
+        check_as_of(body.as_of, state)
+    found: list[bytes] = []
+    unknown: list[str] = []
+    for partner_id in dict.fromkeys(body.partner_ids):
+        record = by_id.get(partner_id)
+        if record is None:
+            unknown.append(partner_id)
+        else:
+            found.append(record)
+    return b"".join(
+        (
+            state.score_prefix[body.lang],
+            b",".join(found),
+            b'],"unknown_ids":',
+            orjson.dumps(unknown),
+            b"}",
+        )
+    )
+
+
+def check_as_of(as_of: str, state: ServiceState) -> None:
+    """409 unless ``as_of`` resolves to the snapshot's cutoff day."""
+    snapshot = state.snapshot
+    day = resolve_day(as_of, snapshot.timezone).isoformat()
+    if day != snapshot.as_of[:10]:
+        raise conflict(
+            f"as_of {as_of!r} resolves to {day}, but the snapshot holds scores as of "
+            f"{snapshot.as_of}; omit as_of, ask for {snapshot.as_of}, or post the "
+            "partner's activity to /v1/score-activity to score another day"
+        )
+
+
+def check_activity_size(body: ActivityRequest, limit: int) -> None:
+    """422 when the posted tables hold more rows than allowed."""
+    tables = body.tables
+    rows = sum(len(getattr(tables, name) or ()) for name in type(tables).model_fields)
+    if rows > limit:
+        raise field_error(
+            "body.tables",
+            f"{rows} rows posted; at most {limit} per request "
+            "(GHOST_MAX_ACTIVITY_ROWS); post fewer rows",
+        )
+
+
+class FieldProblemError(Exception):
+    """A 4xx answer about one field."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def field_error(field: str, message: str) -> FieldProblemError:
+    """A 422 naming ``field``."""
+    return FieldProblemError(422, field, message)
+
+
+def conflict(message: str) -> StarletteHTTPException:
+    """A 409: the request is valid but does not fit the loaded snapshot."""
+    return StarletteHTTPException(status_code=409, detail=message)
+
+
+def reload_failed(
+    current: ServiceState | None, exc: Exception
+) -> StarletteHTTPException:
+    """A 503 saying why a reload failed and what is still served."""
+    serving = (
+        f"still serving version {current.model_version}" if current else "not ready"
+    )
+    return StarletteHTTPException(
+        status_code=503,
+        detail=f"reload failed ({type(exc).__name__}: {exc}); {serving}",
+    )
+
+
+def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> bytes:
+    """The JSON of an :class:`ErrorResponse`."""
+    return dumps({"detail": detail, "errors": errors or []})
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON with a sentence; validation errors name their fields."""
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(FieldProblemError, _on_field_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [describe_error(error) for error in exc.errors()]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    body = error_body(f"invalid request: {summary}{more}", errors)
+    return Response(body, status_code=422, media_type=JSON)
+
+
+async def _on_field_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FieldProblemError)
+    errors = [{"field": exc.field, "message": exc.message}]
+    body = error_body(f"invalid request: {exc.field}: {exc.message}", errors)
+    return Response(body, status_code=exc.status, media_type=JSON)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return Response(
+        error_body(detail),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type=JSON,
+    )
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    log.error(
+        "internal error on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    body = error_body("internal error; the service log has the details")
+    return Response(body, status_code=500, media_type=JSON)
+
+
+def describe_error(error: Any) -> dict[str, str]:
+    """One validation error as ``{field, message}``, without echoing the input."""
+    loc = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "malformed")
+        position = loc[1] if len(loc) > 1 else "?"
+        return {"field": "body", "message": f"not valid JSON ({reason} at {position})"}
+    return {"field": ".".join(loc) or "body", "message": str(error.get("msg", ""))}

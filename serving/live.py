@@ -1,0 +1,159 @@
+"""Live scoring of one partner's posted activity, with the training feature definitions.
+
+The rows go through the same path as a dataset on disk: the contract loader
+(``validate_tables``), the point-in-time features (``build_feature_table``) and the
+explained scoring (``score_partners``), so a CRM holding the data itself gets the
+same score the scoring job would give.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from ghost_model.errors import ConfigError, DataContractError
+from serving.schemas import ActivityRequest, parse_as_of
+from serving.state import ServiceState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LiveScorer = Callable[[ServiceState, ActivityRequest], dict[str, Any]]
+"""Turns posted activity into one explained score record, with the state's model."""
+
+
+class ActivityError(ValueError):
+    """Posted activity the service cannot score; names the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
+    """Score the posted activity of one partner with the state's model.
+
+    Parameters
+    ----------
+    state
+        The current state (its model scores the rows).
+    request
+        The validated request body.
+
+    Returns
+    -------
+    dict
+        The explained score record of ``request.partner_id``.
+
+    Raises
+    ------
+    ActivityError
+        A row breaks the data contract, a row belongs to another partner, or the
+        partner is not active at ``as_of``.
+    """
+    import pandas as pd
+    from ghost_model.loaders import validate_tables
+
+    from ghost_model.dataset import DatasetConfig, check_timezone, cutoff_instant
+    from ghost_model.features import build_feature_table
+    from ghost_model.scoring import score_partners
+
+    started = time.perf_counter()
+    timezone = _checked(
+        lambda: check_timezone(request.timezone, "timezone"), "body.timezone"
+    )
+    day = resolve_day(request.as_of, timezone)
+    config = DatasetConfig(
+        timezone=timezone,
+        extract_time=pd.Timestamp.now(tz="UTC").as_unit("us"),
+        name="posted activity",
+    )
+    posted = request.tables.model_dump(exclude_none=True)
+    check_single_partner(posted, request.partner_id)
+    raw = {name: pd.DataFrame.from_records(rows) for name, rows in posted.items()}
+    sources = {name: f"tables.{name}" for name in raw}
+    dataset = _checked(
+        lambda: validate_tables(raw, config, sources=sources), "body.tables"
+    )
+
+    cutoff = cutoff_instant(day, timezone)
+    table = _checked(lambda: build_feature_table(dataset, [cutoff]), "body.tables")
+    records = _checked(
+        lambda: score_partners(
+            state.model,
+            table,
+            timezone=timezone,
+            as_of=cutoff,
+            lang=request.lang,
+        ),
+        "body.as_of",
+    )
+    record = next((r for r in records if r["partner_id"] == request.partner_id), None)
+    if record is None:
+        raise ActivityError("body.as_of", inactive_message(request.partner_id, day))
+    log.debug(
+        "scored posted activity in %.1f ms", 1e3 * (time.perf_counter() - started)
+    )
+    return dict(record)
+
+
+def resolve_day(text: str, timezone: str | None) -> dt.date:
+    """The cutoff day of ``as_of``: a date, or a timestamp's day in ``timezone``.
+
+    Parameters
+    ----------
+    text
+        A date or an ISO timestamp (checked by the request model).
+    timezone
+        The dataset's IANA zone; ``None`` keeps a timestamp's own offset.
+
+    Returns
+    -------
+    datetime.date
+        The calendar day whose midnight is the cutoff.
+    """
+    value = parse_as_of(text)
+    if not isinstance(value, dt.datetime):
+        return value
+    if value.tzinfo is not None and timezone is not None:
+        value = value.astimezone(ZoneInfo(timezone))
+    return value.date()
+
+
+def check_single_partner(
+    tables: dict[str, list[dict[str, Any]]], partner_id: str
+) -> None:
+    """Refuse rows of other partners, naming the first such row (counted from 0)."""
+    for name, rows in tables.items():
+        for row, values in enumerate(rows):
+            value = values.get("partner_id")
+            if value is not None and str(value) != partner_id:
+                raise ActivityError(
+                    f"body.tables.{name}.{row}.partner_id",
+                    f"tables.{name} row {row}: partner_id {value!r} differs from the "
+                    f"request's partner_id {partner_id!r}; post one partner's "
+                    "activity per request",
+                )
+
+
+def inactive_message(partner_id: str, day: dt.date) -> str:
+    """Why a posted partner got no score at ``day``."""
+    return (
+        f"partner {partner_id!r} is not active at {day.isoformat()}: scored partners "
+        "need a deal registered in the lookback window before as_of and no "
+        "termination before it; post its deals of that window or pick another as_of"
+    )
+
+
+def _checked(call: Callable[[], T], field: str) -> T:
+    """Run one step; contract and configuration errors become field errors."""
+    try:
+        return call()
+    except (DataContractError, ConfigError) as exc:
+        raise ActivityError(field, str(exc)) from exc
