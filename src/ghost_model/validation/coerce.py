@@ -1,0 +1,250 @@
+"""Vectorised conversion of raw columns to the contract's canonical dtypes.
+
+Each converter takes one raw column (text from a CSV, or typed values from Parquet,
+DuckDB or JSON) and returns the canonical column plus the cells it could not convert,
+as :class:`ParseFailure` masks. A value that cannot be read is never dropped here: it
+becomes missing in the canonical column and the failure is handed to the rule set,
+which names the row, the column and the raw value.
+
+Conventions (documented in ``docs/data-contract.md``):
+
+* text of every kind is stripped of surrounding whitespace; an empty string is missing;
+* values of a closed set (``outcome``, ``direction``, ``kind``) are also lower-cased;
+* ids are text; a whole number read as a float (``12345.0``) becomes ``"12345"``;
+* timestamps are ISO 8601 (``YYYY/MM/DD`` accepted too); an offset or ``Z`` is honoured,
+  a naive value is read in the dataset's time zone (a local time repeated when the
+  clocks go back is read as its first occurrence, one skipped when they go forward is
+  a failure); the result is UTC in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_float_dtype,
+    is_integer_dtype,
+    is_numeric_dtype,
+)
+
+from ghost_model.contract import TIMESTAMP_DTYPE, ColumnSpec, TableSpec
+
+STR_DTYPE: Final = "str"
+
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)$"
+_FLOAT_INTEGER = r"^[+-]?\d+\.0*$"
+_NUMERIC_ID = r"^[+-]?\d+(?:\.0*)?$"
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Cells of one column whose raw value could not be converted.
+
+    ``mask`` is aligned with the table's rows; ``rule`` says what was expected.
+    """
+
+    column: str
+    mask: np.ndarray
+    rule: str
+
+
+def coerce_table(
+    raw: pd.DataFrame, spec: TableSpec, timezone: str
+) -> tuple[pd.DataFrame, list[ParseFailure]]:
+    """Convert the contract columns of ``raw`` to their canonical dtypes.
+
+    Parameters
+    ----------
+    raw
+        The table as read, with a default range index; columns outside the contract
+        must already be removed. Optional contract columns may be absent.
+    spec
+        The contract table.
+    timezone
+        IANA zone in which naive timestamps are read.
+
+    Returns
+    -------
+    tuple
+        The canonical frame (every contract column, in contract order, same index as
+        ``raw``) and the cells that could not be converted.
+    """
+    columns: dict[str, pd.Series] = {}
+    failures: list[ParseFailure] = []
+    for column in spec.columns:
+        if column.name in raw.columns:
+            series, found = coerce_column(raw[column.name], column, timezone)
+        else:
+            series, found = _missing_column(column, raw.index), []
+        columns[column.name] = series
+        failures.extend(found)
+    return pd.DataFrame(columns, index=raw.index), failures
+
+
+def coerce_column(
+    values: pd.Series, column: ColumnSpec, timezone: str
+) -> tuple[pd.Series, list[ParseFailure]]:
+    """Convert one raw column to the canonical dtype of its kind.
+
+    Parameters
+    ----------
+    values
+        The raw column.
+    column
+        Its contract column.
+    timezone
+        IANA zone in which naive timestamps are read.
+
+    Returns
+    -------
+    tuple
+        The canonical column and the cells that could not be converted.
+    """
+    if column.kind == "id":
+        series, masks = to_id(values)
+    elif column.kind == "timestamp":
+        series, masks = to_timestamp(values, timezone)
+    elif column.kind == "number":
+        series, masks = to_number(values)
+    else:
+        series, masks = to_text(values, lower=column.allowed is not None), []
+    failures = [
+        ParseFailure(column.name, mask, rule) for mask, rule in masks if mask.any()
+    ]
+    return series.rename(column.name), failures
+
+
+def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
+    """Text with surrounding whitespace removed; an empty string becomes missing."""
+    text = values.astype(STR_DTYPE).str.strip()
+    if lower:
+        text = text.str.lower()
+    return text.where(text != "")
+
+
+def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Ids as text; whole numbers read as floats lose their ``.0``."""
+    if values.dtype == object and _infers_numeric(values):
+        values = pd.to_numeric(values)
+    if is_bool_dtype(values.dtype):
+        return to_text(values), []
+    if is_integer_dtype(values.dtype):
+        return _integers_to_text(values), []
+    if is_float_dtype(values.dtype):
+        return _floats_to_id(values)
+    text = to_text(values)
+    if text.str.contains(".", regex=False).any():
+        numeric = text.str.fullmatch(_NUMERIC_ID)
+        if bool(numeric[text.notna()].all()):
+            text = text.str.replace(r"\.0*$", "", regex=True)
+    return text, []
+
+
+def to_timestamp(
+    values: pd.Series, timezone: str
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """UTC instants: offsets honoured, naive values read in ``timezone``."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE), []
+    if is_datetime64_any_dtype(values.dtype):
+        return _localize(values, timezone)
+    text = to_text(values)
+    present = text.notna().to_numpy()
+    offset = text.str.contains(_OFFSET, regex=True, na=False)
+    aware = offset.to_numpy()
+    out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
+    if aware.any():
+        out[aware] = _parse_iso(text[offset], utc=True).dt.tz_convert("UTC")
+    naive = present & ~aware
+    local_failed = np.zeros(len(values), dtype=bool)
+    if naive.any():
+        naive_text = text[pd.Series(naive, index=text.index)]
+        localized, masks = _localize(_parse_iso(naive_text, utc=False), timezone)
+        out[naive] = localized
+        for mask, _rule in masks:
+            local_failed[np.flatnonzero(naive)[mask]] = True
+    unparsed = present & out.isna().to_numpy() & ~local_failed
+    return out, [
+        (unparsed, "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"),
+        (local_failed, _skipped_rule(timezone)),
+    ]
+
+
+def to_number(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Numbers as float64; text that is not a number is a failure."""
+    if is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype):
+        return values.astype("float64"), []
+    text = to_text(values)
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    failed = (text.notna() & numbers.isna()).to_numpy()
+    return numbers, [(failed, "not a number")]
+
+
+def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
+    """Parse ISO 8601 text; a second pass accepts ``/`` as the date separator."""
+    parsed = _to_datetime_us(text, utc=utc)
+    retry = parsed.isna() & text.str.contains("/", regex=False, na=False)
+    if retry.any():
+        dashed = text[retry].str.replace("/", "-", regex=False)
+        parsed[retry] = _to_datetime_us(dashed, utc=utc)
+    return parsed
+
+
+def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
+    parsed = pd.to_datetime(text, format="ISO8601", utc=utc, errors="coerce")
+    return parsed.dt.as_unit("us")
+
+
+def _localize(
+    values: pd.Series, timezone: str
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Read naive datetimes in ``timezone``.
+
+    A local time repeated when clocks go back is read as its first occurrence; one
+    skipped when clocks go forward does not exist and fails.
+    """
+    first = np.ones(len(values), dtype=bool)
+    localized = values.dt.tz_localize(timezone, ambiguous=first, nonexistent="NaT")
+    failed = (values.notna() & localized.isna()).to_numpy()
+    converted = localized.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    return converted, [(failed, _skipped_rule(timezone))]
+
+
+def _skipped_rule(timezone: str) -> str:
+    return f"not a local time in {timezone} (skipped when the clocks went forward)"
+
+
+def _floats_to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    present = ~np.isnan(numbers)
+    whole = present & np.isfinite(numbers) & (np.floor(numbers) == numbers)
+    text = np.full(len(numbers), np.nan, dtype=object)
+    text[whole] = numbers[whole].astype("int64").astype(str)
+    out = pd.Series(text, index=values.index, dtype=STR_DTYPE)
+    failed = present & ~whole
+    return out, [(failed, "an id read as a number must be a whole number")]
+
+
+def _integers_to_text(values: pd.Series) -> pd.Series:
+    present = values.notna().to_numpy()
+    text = np.full(len(values), np.nan, dtype=object)
+    text[present] = values[present].to_numpy(dtype="int64").astype(str)
+    return pd.Series(text, index=values.index, dtype=STR_DTYPE)
+
+
+def _missing_column(column: ColumnSpec, index: pd.Index) -> pd.Series:
+    if column.kind == "timestamp":
+        return pd.Series(pd.NaT, index=index, dtype=TIMESTAMP_DTYPE, name=column.name)
+    if column.kind == "number":
+        return pd.Series(np.nan, index=index, dtype="float64", name=column.name)
+    return pd.Series(np.nan, index=index, dtype=STR_DTYPE, name=column.name)
+
+
+def _infers_numeric(values: pd.Series) -> bool:
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return kind in {"integer", "floating", "mixed-integer-float"}

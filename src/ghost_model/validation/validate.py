@@ -1,0 +1,393 @@
+"""Apply the data contract to raw tables: convert, collapse, validate, account.
+
+Per table, in this order:
+
+1. column names are stripped; columns outside the contract are dropped with a warning;
+   a missing required column fails at once (in both modes: no row can be read);
+2. every contract column is converted to its canonical dtype
+   (:mod:`ghost_model.validation.coerce`);
+3. exact duplicate rows (equal in every contract column once converted) are kept once;
+4. the pandera schema of :mod:`ghost_model.validation.rules` lists every violation;
+5. strict mode collects the violations of all tables and raises one
+   :class:`~ghost_model.errors.DataContractError`; quarantine mode sets the rows with a
+   violation aside, with every reason, and goes on with the rest.
+
+Row accounting always holds: ``read = accepted + quarantined + duplicates``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ghost_model.contract import TABLES, TableSpec
+from ghost_model.dataset import Dataset, DatasetConfig
+from ghost_model.errors import DataContractError
+from ghost_model.validation.coerce import ParseFailure, coerce_table
+from ghost_model.validation.rules import find_violations
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 20
+"""How many violations a strict-mode error lists."""
+
+QUARANTINE_COLUMNS = ("source_row", "reason")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a table came from, for messages: a label and whether it has lines."""
+
+    label: str
+    csv: bool = False
+
+    def place(self, row: int) -> str:
+        """``deals.csv row 17 (line 18)``: the 1-based data row, and its line."""
+        where = f"{self.label} row {row + 1}"
+        return f"{where} (line {row + 2})" if self.csv else where
+
+
+@dataclass
+class TableResult:
+    """One validated table: accepted rows, violations, rejected raw rows, counts."""
+
+    name: str
+    origin: Origin
+    raw: pd.DataFrame
+    accepted: pd.DataFrame
+    violations: pd.DataFrame
+    rejected: pd.DataFrame
+    counts: dict[str, int]
+
+
+def validate_tables(
+    raw: Mapping[str, pd.DataFrame],
+    config: DatasetConfig,
+    *,
+    sources: Mapping[str, str] | None = None,
+    quarantine: bool = False,
+    quarantine_dir: Path | None = None,
+) -> Dataset:
+    """Apply the data contract to tables that are already in memory.
+
+    Parameters
+    ----------
+    raw
+        Table name to frame, as read or built (a column mapping, JSON posted to the
+        API). Columns may be text or typed; only ``deals`` is required.
+    config
+        The dataset's time zone (for naive timestamps) and extract time.
+    sources
+        Table name to a label naming where it came from, used in messages
+        (default: the table name).
+    quarantine
+        Set rows that break a rule aside instead of raising.
+    quarantine_dir
+        Where quarantined rows are written as ``<table>.csv``; with ``None`` they are
+        only logged.
+
+    Returns
+    -------
+    Dataset
+        The accepted rows in canonical dtypes, with ``row_counts`` per table.
+
+    Raises
+    ------
+    DataContractError
+        A required table or column is missing, or (strict mode) a row breaks a rule;
+        the message lists up to 20 violations with file, row, column, value and rule.
+    """
+    origins = {name: Origin((sources or {}).get(name, name)) for name in raw}
+    return check_tables(
+        raw,
+        config,
+        origins=origins,
+        quarantine=quarantine,
+        quarantine_dir=quarantine_dir,
+    )
+
+
+def check_tables(
+    raw: Mapping[str, pd.DataFrame],
+    config: DatasetConfig,
+    *,
+    origins: Mapping[str, Origin],
+    quarantine: bool,
+    quarantine_dir: Path | None,
+) -> Dataset:
+    """:func:`validate_tables` with an :class:`Origin` per table (used by loaders)."""
+    names = _contract_tables(raw, origins)
+    results = [
+        validate_table(name, raw[name], config, origins.get(name, Origin(name)))
+        for name in names
+    ]
+
+    if not quarantine:
+        failed = [r for r in results if not r.violations.empty]
+        if failed:
+            raise DataContractError(format_violations(failed))
+    for result in results:
+        _log_counts(result)
+    if quarantine:
+        _write_quarantine(results, quarantine_dir)
+
+    return Dataset(
+        tables={r.name: r.accepted for r in results},
+        config=config,
+        source=config.name,
+        row_counts={r.name: r.counts for r in results},
+    )
+
+
+def validate_table(
+    name: str, raw: pd.DataFrame, config: DatasetConfig, origin: Origin
+) -> TableResult:
+    """Convert, collapse exact duplicates and validate one table.
+
+    Parameters
+    ----------
+    name
+        The contract table name.
+    raw
+        The table as read.
+    config
+        The dataset's time zone and extract time.
+    origin
+        Where the table came from, for messages.
+
+    Returns
+    -------
+    TableResult
+        Accepted rows (every violating row removed), violations and counts.
+    """
+    spec = TABLES[name]
+    raw = _checked_columns(raw, spec, origin)
+    present = [c for c in spec.column_names if c in raw.columns]
+    frame, failures = coerce_table(raw[present], spec, config.timezone)
+
+    duplicate = exact_duplicates(frame, raw, failures, spec.key)
+    kept = frame[~duplicate]
+    kept_failures = [
+        ParseFailure(f.column, f.mask[~duplicate], f.rule) for f in failures
+    ]
+    violations = find_violations(kept, spec, config.extract_time, kept_failures)
+
+    bad = violations["row"].unique()
+    accepted = kept.drop(index=pd.Index(bad)).reset_index(drop=True)
+    rejected = _rejected_rows(raw, violations)
+    counts = {
+        "read": len(raw),
+        "accepted": len(accepted),
+        "quarantined": len(bad),
+        "duplicates": int(duplicate.sum()),
+    }
+    return TableResult(name, origin, raw, accepted, violations, rejected, counts)
+
+
+def exact_duplicates(
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    failures: list[ParseFailure],
+    key: str | None,
+) -> np.ndarray:
+    """Rows equal to an earlier row in every contract column (the first is kept).
+
+    Values are compared once converted, so ``12345.0`` and ``12345`` or one instant
+    written with two offsets are equal; a value that could not be converted is compared
+    as written. With a key column, only rows sharing a key can be duplicates, which
+    keeps the full-row comparison to those few rows.
+    """
+    compared = frame.copy(deep=False)
+    for column in {f.column for f in failures}:
+        compared[column] = raw[column].astype("str")
+    if key is None:
+        return compared.duplicated(keep="first").to_numpy()
+    keys = compared[key]
+    candidates = (keys.duplicated(keep=False) | keys.isna()).to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    if candidates.any():
+        out[candidates] = compared[candidates].duplicated(keep="first").to_numpy()
+    return out
+
+
+def format_violations(results: list[TableResult]) -> str:
+    """The strict-mode error: counts, the first violations, and what to do.
+
+    Parameters
+    ----------
+    results
+        Tables with at least one violation.
+
+    Returns
+    -------
+    str
+        The message of the :class:`~ghost_model.errors.DataContractError`.
+    """
+    total = sum(len(r.violations) for r in results)
+    rows = sum(r.counts["quarantined"] for r in results)
+    tables = ", ".join(r.origin.label for r in results)
+    lines = [
+        f"{rows} row(s) break the data contract ({total} violation(s) in {tables})"
+        + (f"; the first {MAX_LISTED}:" if total > MAX_LISTED else ":")
+    ]
+    listed = 0
+    for result in results:
+        for violation in result.violations.head(MAX_LISTED - listed).itertuples():
+            lines.append("  - " + _describe(result, violation))
+            listed += 1
+    lines.append(
+        "Fix these rows in the source, or rerun with --quarantine (quarantine=True) "
+        "to set them aside in quarantine/<table>.csv with a reason each and go on "
+        "with the valid rows."
+    )
+    return "\n".join(lines)
+
+
+def _describe(result: TableResult, violation: Any) -> str:
+    """One violation: place, column, raw value, rule."""
+    row = int(violation.row)
+    column = str(violation.column)
+    rule = str(violation.rule)
+    kind = violation.kind
+    value = _raw_value(result.raw, row, column)
+    if kind == "interval":
+        start = str(violation.other)
+        start_value = _raw_value(result.raw, row, start)
+        rule = rule.replace(f"before {start}", f"before {start} {start_value!r}", 1)
+    elif kind == "duplicate_id":
+        rule = f"{rule} ({_same_key_rows(result, row, column)})"
+    place = result.origin.place(row)
+    return f"{place}, column {column!r}, value {value!r}: {rule}"
+
+
+def _same_key_rows(result: TableResult, row: int, column: str) -> str:
+    key = result.violations
+    same = key[(key["kind"] == "duplicate_id") & (key["column"] == column)]
+    value = result.raw[column].astype("str").str.strip()
+    others = [int(r) for r in same["row"] if r != row and value[r] == value[row]]
+    shown = ", ".join(str(r + 1) for r in others[:5])
+    more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+    return f"also on row {shown}{more}" if others else "also on another row"
+
+
+def _raw_value(raw: pd.DataFrame, row: int, column: str) -> object:
+    if column not in raw.columns:
+        return None
+    value = raw[column].iloc[row]
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _contract_tables(
+    raw: Mapping[str, pd.DataFrame], origins: Mapping[str, Origin]
+) -> list[str]:
+    unknown = sorted(set(raw) - set(TABLES))
+    if unknown:
+        log.warning(
+            "ignoring tables that are not in the data contract: %s (known: %s)",
+            ", ".join(repr(origins[n].label if n in origins else n) for n in unknown),
+            ", ".join(TABLES),
+        )
+    if "deals" not in raw:
+        raise DataContractError(
+            "the dataset has no 'deals' table, the one table the contract requires; "
+            f"tables given: {sorted(raw)!r}. Add deals (deal_id, partner_id, "
+            "registered_at) as deals.csv or deals.parquet."
+        )
+    return [name for name in TABLES if name in raw]
+
+
+def _checked_columns(
+    raw: pd.DataFrame, spec: TableSpec, origin: Origin
+) -> pd.DataFrame:
+    """Strip column names, warn about extras, fail on a missing required column."""
+    raw = raw.reset_index(drop=True)
+    raw.columns = pd.Index([str(c).strip() for c in raw.columns])
+    if raw.columns.has_duplicates:
+        repeated = sorted(set(raw.columns[raw.columns.duplicated()]))
+        raise DataContractError(
+            f"{origin.label}: column(s) {repeated!r} appear more than once; "
+            "keep one column per name"
+        )
+    missing = [c for c in spec.required_columns if c not in raw.columns]
+    if missing:
+        raise DataContractError(
+            f"{origin.label}: required column(s) {missing!r} missing; the "
+            f"{spec.name!r} table needs {list(spec.required_columns)!r} and has "
+            f"{list(raw.columns)!r}. Rename the columns in the export, or describe "
+            "it with a column mapping (see docs/data-contract.md)."
+        )
+    extra = [c for c in raw.columns if c not in spec.column_names]
+    if extra:
+        log.warning(
+            "%s: dropping column(s) not in the %r contract table: %s",
+            origin.label,
+            spec.name,
+            ", ".join(repr(c) for c in extra),
+        )
+    return raw
+
+
+def _rejected_rows(raw: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:
+    """The raw rows with a violation, with ``source_row`` and every ``reason``."""
+    if violations.empty:
+        return raw.iloc[:0].assign(source_row=pd.Series([], dtype="int64"), reason="")
+    labelled = violations["column"] + ": " + violations["rule"]
+    reasons = labelled.groupby(violations["row"], sort=True).agg("; ".join)
+    rows = reasons.index.to_numpy()
+    rejected = raw.iloc[rows].copy()
+    rejected["source_row"] = rows + 1
+    rejected["reason"] = reasons.to_numpy()
+    return rejected.reset_index(drop=True)
+
+
+def _log_counts(result: TableResult) -> None:
+    counts = result.counts
+    log.info(
+        "%s: read %d rows: %d accepted, %d quarantined, %d exact duplicates collapsed",
+        result.origin.label,
+        counts["read"],
+        counts["accepted"],
+        counts["quarantined"],
+        counts["duplicates"],
+    )
+
+
+def _write_quarantine(results: list[TableResult], folder: Path | None) -> None:
+    """Write ``<table>.csv`` per table with rejected rows; remove stale files."""
+    for result in results:
+        if folder is None:
+            if not result.rejected.empty:
+                log.warning(
+                    "%s: %d row(s) quarantined and not written (no quarantine "
+                    "folder given); first reason: %s",
+                    result.origin.label,
+                    len(result.rejected),
+                    result.rejected["reason"].iloc[0],
+                )
+            continue
+        path = folder / f"{result.name}.csv"
+        if result.rejected.empty:
+            if path.is_file():
+                path.unlink()
+                log.info("%s: no rows quarantined; removed stale %s", result.name, path)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        result.rejected.to_csv(path, index=False)
+        log.info(
+            "%s: %d row(s) quarantined to %s",
+            result.origin.label,
+            len(result.rejected),
+            path,
+        )
