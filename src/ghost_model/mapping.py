@@ -168,6 +168,7 @@ def load_mapped_dataset(
         quarantine=quarantine,
         quarantine_dir=quarantine_dir,
     )
+    dataset.source = str(mapping_file)
     return dataset
 
 

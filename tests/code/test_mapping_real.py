@@ -7,7 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ghost_model.mapping import MappedTables, map_tables, read_mapping
+from ghost_model.contract import TIMESTAMP_DTYPE
+from ghost_model.errors import DataContractError
+from ghost_model.loaders import load_dataset
+from ghost_model.mapping import (
+    MappedTables,
+    load_mapped_dataset,
+    map_tables,
+    read_mapping,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "sample" / "online-retail-ii"
@@ -76,3 +84,68 @@ def test_map_crm_full_keeps_unplaceable_deals_for_quarantine() -> None:
     assert deals["partner_id"].isna().sum() == 1_425
     assert set(deals["outcome"]) == {"won", "lost", "open"}
     assert mapped.tables["partner_reps"]["rep_id"].is_unique
+
+
+def test_load_dataset_mapped_sample_validates_through_the_mapping() -> None:
+    """Check that load_dataset reads a folder whose dataset.yaml names a mapping."""
+    dataset = load_dataset(SAMPLE)
+
+    assert dataset.tables.keys() == {"deals", "partners"}
+    assert dataset.row_counts["deals"]["quarantined"] == 0
+    assert str(dataset.table("deals")["registered_at"].dtype) == TIMESTAMP_DTYPE
+    assert dataset.timezone == "Europe/London"
+
+
+def test_load_mapped_dataset_crm_quarantines_unplaceable_deals(tmp_path: Path) -> None:
+    """Check that CRM deals without partner or date are quarantined with a reason."""
+    export = tmp_path / "export"
+    export.mkdir()
+    pd.DataFrame(
+        {
+            "opportunity_id": ["A1", "A2", "A3"],
+            "sales_agent": ["Ann Lee", "Ann Lee", "Bo Kim"],
+            "product": ["GTX"] * 3,
+            "account": ["Acme", None, "Acme"],
+            "deal_stage": ["Won", "Engaging", "Prospecting"],
+            "engage_date": ["2017-01-02", "2017-02-03", None],
+            "close_date": ["2017-02-01", None, None],
+            "close_value": ["10", None, None],
+        }
+    ).to_csv(export / "sales_pipeline.csv", index=False)
+    pd.DataFrame({"account": ["Acme"], "office_location": ["Kenya"]}).to_csv(
+        export / "accounts.csv", index=False
+    )
+    dataset = load_mapped_dataset(
+        EXAMPLES / "crm-sales-opportunities.yaml",
+        quarantine=True,
+        quarantine_dir=tmp_path / "quarantine",
+        data_dir=export,
+    )
+
+    assert dataset.row_counts["deals"]["quarantined"] == 2
+    assert dataset.table("deals")["rep_id"].tolist() == ["Ann Lee @ Acme"]
+    assert (tmp_path / "quarantine" / "deals.csv").is_file()
+
+
+def test_load_mapped_dataset_crm_strict_mode_names_the_rule(tmp_path: Path) -> None:
+    """Check that without quarantine the blank account stops validation by name."""
+    export = tmp_path / "export"
+    export.mkdir()
+    pd.DataFrame(
+        {
+            "opportunity_id": ["A1"],
+            "sales_agent": ["Ann Lee"],
+            "product": ["GTX"],
+            "account": [None],
+            "deal_stage": ["Engaging"],
+            "engage_date": ["2017-02-03"],
+            "close_date": [None],
+            "close_value": [None],
+        }
+    ).to_csv(export / "sales_pipeline.csv", index=False)
+    pd.DataFrame({"account": ["Acme"], "office_location": ["Kenya"]}).to_csv(
+        export / "accounts.csv", index=False
+    )
+
+    with pytest.raises(DataContractError, match=r"partner_id"):
+        load_mapped_dataset(EXAMPLES / "crm-sales-opportunities.yaml", data_dir=export)
