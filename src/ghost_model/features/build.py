@@ -1,0 +1,234 @@
+"""Build the point-in-time feature table on DuckDB (default) or on Spark."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ghost_model.contract import STAGE_TABLES, STAGES, TABLES, TIMESTAMP_DTYPE
+from ghost_model.dataset import Dataset
+from ghost_model.errors import ConfigError, DataContractError
+from ghost_model.features.catalogue import load_catalogue
+from ghost_model.features.config import FeatureConfig
+from ghost_model.features.cutoffs import normalise_cutoffs
+from ghost_model.features.definitions import define_features, input_tables
+from ghost_model.features.prepare import prepare_tables
+
+log = logging.getLogger(__name__)
+
+OPTIONAL_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t != "deals")
+REP_COLUMNS_BOOL = ("on_roster", "departed", "ever_sold", "quiet")
+
+
+@dataclass
+class FeatureTable:
+    """The model's table: one row per partner in the population at each cutoff.
+
+    Attributes
+    ----------
+    frame
+        ``partner_id`` (str), ``as_of`` (UTC cutoff), one column per feature
+        (``tier`` is str, every other feature float64, missing as NaN) and ``label``
+        (nullable Int8: 1 no deal in the horizon, 0 a deal, <NA> window not over).
+    reps
+        One row per (partner, rep, cutoff) for display: recent deals, days since the
+        rep's last deal, tenure, roster state, whether the rep ever sold and whether
+        the rep went quiet.
+    feature_names
+        The feature columns of ``frame``, in catalogue order.
+    stages_without_data
+        Stages whose source tables are all absent; they have no feature columns.
+    """
+
+    frame: pd.DataFrame
+    reps: pd.DataFrame
+    feature_names: list[str]
+    stages_without_data: list[str] = field(default_factory=list)
+    cutoffs: list[pd.Timestamp] = field(default_factory=list)
+
+
+def build_feature_table(
+    dataset: Dataset,
+    cutoffs: Iterable[Any],
+    config: FeatureConfig | None = None,
+    *,
+    backend: str | Any = "duckdb",
+) -> FeatureTable:
+    """Compute features and labels for every partner in the population at each cutoff.
+
+    Parameters
+    ----------
+    dataset
+        The validated dataset (canonical dtypes). Only ``deals`` is required.
+    cutoffs
+        Cutoff instants (UTC, midnight in the dataset's zone) or naive dates, which
+        are read as midnight in the dataset's zone. See :func:`monthly_cutoffs`.
+    config
+        Windows, horizon, look-back, stall age; defaults to :class:`FeatureConfig`.
+    backend
+        ``"duckdb"`` (an in-memory DuckDB per call) or a connected Ibis backend such
+        as ``ibis.pyspark.connect(spark_session)``; the definitions are the same.
+
+    Returns
+    -------
+    FeatureTable
+        The feature frame, the rep table, the feature names and the stages that have
+        no data in this dataset.
+    """
+    started = time.perf_counter()
+    config = config or FeatureConfig()
+    if not dataset.has("deals"):
+        raise DataContractError(
+            f"{dataset.source or dataset.config.name}: the dataset has no table "
+            "'deals'; it is the one table every feature table needs"
+        )
+    stamps = normalise_cutoffs(cutoffs, dataset.timezone)
+    present = tuple(t for t in OPTIONAL_TABLES if dataset.has(t))
+    missing = stages_without_data(present)
+    for stage in missing:
+        log.warning(
+            "stage %s has no data: none of %s in the dataset; no features for it",
+            stage,
+            ", ".join(STAGE_TABLES[stage]),
+        )
+    prepared = prepare_tables(dataset, stamps, config)
+    if isinstance(backend, str):
+        if backend != "duckdb":
+            raise ConfigError(
+                f"backend={backend!r}: expected 'duckdb' or a connected Ibis backend "
+                "such as ibis.pyspark.connect(spark)"
+            )
+        partners, reps = _run_duckdb(prepared, present, config)
+    else:
+        partners, reps = _run_ibis(backend, prepared, present, config)
+
+    names = _feature_order(partners.columns, config)
+    frame = _finish_partners(partners, stamps, names)
+    rep_frame = _finish_reps(reps, stamps, config)
+    log.info(
+        "built %d feature rows (%d features) for %d cutoffs in %.2f s",
+        len(frame),
+        len(names),
+        len(stamps),
+        time.perf_counter() - started,
+    )
+    return FeatureTable(
+        frame=frame,
+        reps=rep_frame,
+        feature_names=names,
+        stages_without_data=missing,
+        cutoffs=stamps,
+    )
+
+
+def stages_without_data(present: Sequence[str]) -> list[str]:
+    """The stages none of whose source tables is present (``deals`` always is)."""
+    tables = {"deals", *present}
+    return [s for s in STAGES if not tables.intersection(STAGE_TABLES[s])]
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_sql(config: FeatureConfig, present: tuple[str, ...]) -> tuple[str, str]:
+    """The DuckDB SQL of the partner and rep queries, compiled once per shape."""
+    definitions = define_features(input_tables(("deals", *present)), config)
+    return (
+        str(ibis.to_sql(definitions.partners, dialect="duckdb")),
+        str(ibis.to_sql(definitions.reps, dialect="duckdb")),
+    )
+
+
+def _run_duckdb(
+    prepared: dict[str, pa.Table], present: tuple[str, ...], config: FeatureConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    partner_sql, rep_sql = compiled_sql(config, present)
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        for name, table in prepared.items():
+            con.register(f"gm_{name}", table)
+        partners = con.sql(partner_sql).to_arrow_table().to_pandas()
+        reps = con.sql(rep_sql).to_arrow_table().to_pandas()
+    finally:
+        con.close()
+    return partners, reps
+
+
+def _run_ibis(
+    backend: Any,
+    prepared: dict[str, pa.Table],
+    present: tuple[str, ...],
+    config: FeatureConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    for name, table in prepared.items():
+        backend.create_table(f"gm_{name}", table.to_pandas(), overwrite=True)
+    definitions = define_features(input_tables(("deals", *present)), config)
+    partners = backend.execute(definitions.partners)
+    reps = backend.execute(definitions.reps)
+    return partners, reps
+
+
+def _feature_order(columns: Iterable[str], config: FeatureConfig) -> list[str]:
+    catalogue = load_catalogue(config)
+    built = [c for c in columns if c not in ("partner_id", "ci", "label")]
+    unknown = sorted(set(built) - set(catalogue))
+    if unknown:
+        raise RuntimeError(f"feature columns without a catalogue entry: {unknown}")
+    return [name for name in catalogue if name in set(built)]
+
+
+def _as_of(ci: pd.Series, stamps: Sequence[pd.Timestamp]) -> pd.Series:
+    lookup = pd.Series(list(stamps), dtype=TIMESTAMP_DTYPE)
+    values = lookup.to_numpy()[ci.to_numpy(dtype=np.int64)] if len(ci) else []
+    return pd.Series(values, index=ci.index, dtype=TIMESTAMP_DTYPE)
+
+
+def _finish_partners(
+    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], names: list[str]
+) -> pd.DataFrame:
+    raw = raw.sort_values(["ci", "partner_id"], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "partner_id": raw["partner_id"].astype("str"),
+            "as_of": _as_of(raw["ci"], stamps),
+        }
+    )
+    for name in names:
+        if name == "tier":
+            out[name] = raw[name].astype("str")
+        else:
+            out[name] = pd.to_numeric(raw[name], errors="raise").astype("float64")
+    out["label"] = raw["label"].astype("Int8")
+    return out
+
+
+def _finish_reps(
+    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], config: FeatureConfig
+) -> pd.DataFrame:
+    raw = raw.sort_values(["ci", "partner_id", "rep_id"], kind="stable").reset_index(
+        drop=True
+    )
+    out = pd.DataFrame(
+        {
+            "partner_id": raw["partner_id"].astype("str"),
+            "rep_id": raw["rep_id"].astype("str"),
+            "as_of": _as_of(raw["ci"], stamps),
+        }
+    )
+    for column in raw.columns:
+        if column in ("partner_id", "rep_id", "ci"):
+            continue
+        if column in REP_COLUMNS_BOOL:
+            out[column] = raw[column].astype("bool")
+        else:
+            out[column] = pd.to_numeric(raw[column]).astype("float64")
+    return out

@@ -1,0 +1,99 @@
+"""Cutoffs: the instants at which features are taken, and their local day numbers.
+
+A cutoff is midnight at the start of a day in the dataset's time zone. Inside the
+feature definitions every instant is replaced by the number of its local day
+(days since 1970-01-01 in the dataset's zone): an event is before the cutoff ``t``
+exactly when its local day is before the cutoff's day, so comparisons against ``t``
+become integer comparisons that every backend evaluates the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ghost_model.dataset import Dataset, cutoff_instant
+from ghost_model.errors import ConfigError
+from ghost_model.features.config import FeatureConfig
+
+_FREQ_OFFSETS = {"monthly": "MS", "quarterly": "QS-JAN", "weekly": "W-MON"}
+
+
+def monthly_cutoffs(
+    dataset: Dataset, config: FeatureConfig | None = None
+) -> list[pd.Timestamp]:
+    """The regular cutoffs of a dataset, oldest first.
+
+    Parameters
+    ----------
+    dataset
+        The validated dataset; its time zone places midnight, its first deal and its
+        extract time bound the range.
+    config
+        Its ``frequency`` chooses the 1st of every month (default), of every quarter,
+        or every Monday.
+
+    Returns
+    -------
+    list of pandas.Timestamp
+        UTC instants of midnight in the dataset's zone, from the first boundary after
+        the first deal registration up to the extract time. Cutoffs whose label window
+        passes the extract time are included (they are scored, not trained on).
+    """
+    config = config or FeatureConfig()
+    registered = dataset.table("deals")["registered_at"].dropna()
+    if registered.empty:
+        return []
+    zone = dataset.timezone
+    first = registered.min().tz_convert(zone).tz_localize(None).normalize()
+    last = dataset.extract_time.tz_convert(zone).tz_localize(None)
+    days = pd.date_range(
+        first + pd.Timedelta(days=1), last, freq=_FREQ_OFFSETS[config.frequency]
+    )
+    return [cutoff_instant(day, zone) for day in days]
+
+
+def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Timestamp]:
+    """Sorted, distinct UTC cutoffs; naive values are dates in ``timezone``.
+
+    Raises
+    ------
+    ConfigError
+        When an instant is not midnight in the dataset's zone.
+    """
+    out: set[pd.Timestamp] = set()
+    for value in cutoffs:
+        stamp = cutoff_instant(value, timezone)
+        local = stamp.tz_convert(timezone)
+        if local != local.normalize():
+            raise ConfigError(
+                f"cutoff {value!r} is {local.isoformat()} in the dataset's zone "
+                f"{timezone!r}; cutoffs are midnight in that zone: pass a date such as "
+                f"{local.date().isoformat()!r} or use cutoff_instant()"
+            )
+        out.add(stamp)
+    return sorted(out)
+
+
+def local_days(values: pd.Series, timezone: str) -> pd.Series:
+    """The local day number (days since 1970-01-01 in ``timezone``) of each instant.
+
+    Missing instants stay missing (nullable ``Int32``).
+    """
+    stamps = pd.to_datetime(values, utc=True)
+    local = stamps.dt.tz_convert(timezone).dt.tz_localize(None)
+    raw = local.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    days = raw.astype("datetime64[D]").astype(np.int64)
+    mask = np.isnat(raw)
+    days[mask] = 0
+    return pd.Series(
+        pd.arrays.IntegerArray(days.astype(np.int32), mask), index=values.index
+    )
+
+
+def day_instant(day: int, timezone: str) -> pd.Timestamp:
+    """Midnight at the start of local day number ``day`` in ``timezone``, as UTC."""
+    date = pd.Timestamp(np.datetime64(int(day), "D"))
+    return cutoff_instant(date, timezone)

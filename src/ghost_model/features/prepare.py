@@ -1,0 +1,243 @@
+"""Turn canonical contract tables into the narrow inputs of the feature definitions.
+
+Only two things happen here: instants become local day numbers (see
+:mod:`ghost_model.features.cutoffs`) and the columns a definition reads are kept
+with fixed types, so that the same definitions compile for every backend. Every
+count, window and join is left to the definitions themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ghost_model.dataset import Dataset
+from ghost_model.features.config import FeatureConfig
+from ghost_model.features.cutoffs import day_instant, local_days
+
+NO_DAY = -(2**30)
+"""A local day before any data (the lower end of the first cutoff's bucket)."""
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "cutoffs": pa.schema(
+        [
+            ("ci", pa.int32()),
+            ("cut_day", pa.int32()),
+            ("cut_prev", pa.int32()),
+            ("month", pa.int32()),
+            ("labeled", pa.bool_()),
+        ]
+    ),
+    "deals": pa.schema(
+        [
+            ("partner_id", pa.string()),
+            ("rep_id", pa.string()),
+            ("reg_d", pa.int32()),
+            ("close_d", pa.int32()),
+            ("outcome", pa.string()),
+            ("cycle_days", pa.float64()),
+        ]
+    ),
+    "partners": pa.schema(
+        [
+            ("partner_id", pa.string()),
+            ("tier", pa.string()),
+            ("signed_d", pa.int32()),
+            ("term_d", pa.int32()),
+        ]
+    ),
+    "partner_reps": pa.schema(
+        [
+            ("partner_id", pa.string()),
+            ("rep_id", pa.string()),
+            ("join_d", pa.int32()),
+            ("left_d", pa.int32()),
+        ]
+    ),
+    "interactions": pa.schema(
+        [
+            ("partner_id", pa.string()),
+            ("occ_d", pa.int32()),
+            ("resp_d", pa.int32()),
+            ("direction", pa.string()),
+            ("kind", pa.string()),
+            ("resp_hours", pa.float64()),
+        ]
+    ),
+    "portal_views": pa.schema([("partner_id", pa.string()), ("view_d", pa.int32())]),
+    "psm_assignments": pa.schema(
+        [
+            ("partner_id", pa.string()),
+            ("psm_id", pa.string()),
+            ("start_d", pa.int32()),
+            ("end_d", pa.int32()),
+        ]
+    ),
+}
+"""The prepared input tables and their column types."""
+
+
+def prepare_tables(
+    dataset: Dataset, cutoffs: Sequence[pd.Timestamp], config: FeatureConfig
+) -> dict[str, pa.Table]:
+    """The prepared inputs of the definitions, one Arrow table per present table.
+
+    Parameters
+    ----------
+    dataset
+        The validated dataset.
+    cutoffs
+        Sorted UTC cutoffs, each midnight in the dataset's zone.
+    config
+        The feature settings (the horizon decides which cutoffs are labeled).
+
+    Returns
+    -------
+    dict of str to pyarrow.Table
+        ``cutoffs`` plus one entry per contract table the dataset holds.
+    """
+    zone = dataset.timezone
+    frames: dict[str, pd.DataFrame] = {
+        "cutoffs": _cutoff_frame(cutoffs, zone, dataset.extract_time, config)
+    }
+    for name, prepare in _PREPARERS.items():
+        if dataset.has(name):
+            frames[name] = prepare(dataset.tables[name], zone)
+    return {
+        name: pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
+        for name, frame in frames.items()
+    }
+
+
+def _cutoff_frame(
+    cutoffs: Sequence[pd.Timestamp],
+    zone: str,
+    extract_time: pd.Timestamp,
+    config: FeatureConfig,
+) -> pd.DataFrame:
+    days = local_days(pd.Series(list(cutoffs), dtype="datetime64[us, UTC]"), zone)
+    day_values = [int(d) for d in days]
+    labeled = [
+        day_instant(d + config.horizon_days, zone) <= extract_time for d in day_values
+    ]
+    months = [pd.Timestamp(c).tz_convert(zone).month for c in cutoffs]
+    return pd.DataFrame(
+        {
+            "ci": np.arange(len(day_values), dtype=np.int32),
+            "cut_day": np.asarray(day_values, dtype=np.int32),
+            "cut_prev": np.asarray([NO_DAY, *day_values[:-1]], dtype=np.int32),
+            "month": np.asarray(months, dtype=np.int32),
+            "labeled": np.asarray(labeled, dtype=bool),
+        }
+    )
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or an all-missing one when the optional column is absent."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(np.nan, index=frame.index, dtype="object")
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype="object")
+
+
+def _days(frame: pd.DataFrame, name: str, zone: str) -> pd.Series:
+    values = _column(frame, name)
+    if values.isna().all():
+        return pd.Series(
+            pd.array([None] * len(frame), dtype="Int32"), index=frame.index
+        )
+    return local_days(values, zone)
+
+
+def _hours_between(frame: pd.DataFrame, start: str, end: str) -> pd.Series:
+    if end not in frame.columns or start not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype="float64")
+    first = pd.to_datetime(frame[start], utc=True)
+    last = pd.to_datetime(frame[end], utc=True)
+    return ((last - first) / pd.Timedelta(hours=1)).astype("float64")
+
+
+def _prepare_deals(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "rep_id": _text(frame, "rep_id"),
+            "reg_d": _days(frame, "registered_at", zone),
+            "close_d": _days(frame, "closed_at", zone),
+            "outcome": _text(frame, "outcome"),
+            "cycle_days": _hours_between(frame, "registered_at", "closed_at") / 24.0,
+        }
+    )
+
+
+def _prepare_partners(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "tier": _text(frame, "tier"),
+            "signed_d": _days(frame, "signed_at", zone),
+            "term_d": _days(frame, "terminated_at", zone),
+        }
+    )
+
+
+def _prepare_reps(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "rep_id": _text(frame, "rep_id"),
+            "join_d": _days(frame, "joined_at", zone),
+            "left_d": _days(frame, "left_at", zone),
+        }
+    )
+
+
+def _prepare_interactions(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "occ_d": _days(frame, "occurred_at", zone),
+            "resp_d": _days(frame, "responded_at", zone),
+            "direction": _text(frame, "direction"),
+            "kind": _text(frame, "kind"),
+            "resp_hours": _hours_between(frame, "occurred_at", "responded_at"),
+        }
+    )
+
+
+def _prepare_views(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "view_d": _days(frame, "viewed_at", zone),
+        }
+    )
+
+
+def _prepare_psm(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": _text(frame, "partner_id"),
+            "psm_id": _text(frame, "psm_id"),
+            "start_d": _days(frame, "assigned_at", zone),
+            "end_d": _days(frame, "unassigned_at", zone),
+        }
+    )
+
+
+_PREPARERS = {
+    "deals": _prepare_deals,
+    "partners": _prepare_partners,
+    "partner_reps": _prepare_reps,
+    "interactions": _prepare_interactions,
+    "portal_views": _prepare_views,
+    "psm_assignments": _prepare_psm,
+}

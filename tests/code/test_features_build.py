@@ -1,0 +1,198 @@
+"""Units of the feature pipeline: shape, dtypes, catalogue, templates, errors."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ghost_model.contract import STAGES_WITH_CONTEXT, TABLES
+from ghost_model.errors import ConfigError, DataContractError
+from ghost_model.features import (
+    FeatureConfig,
+    FeatureTable,
+    build_feature_table,
+    load_catalogue,
+    monthly_cutoffs,
+    render_reason,
+)
+from ghost_model.features.testing import random_dataset
+
+
+@pytest.fixture(scope="module")
+def table() -> FeatureTable:
+    dataset = random_dataset(partners=10, days=420, seed=3)
+    return build_feature_table(dataset, monthly_cutoffs(dataset))
+
+
+def test_build_feature_table_dtypes_canonical(table: FeatureTable) -> None:
+    """Check that keys, features and label carry the agreed dtypes."""
+    frame = table.frame
+    assert list(frame.columns[:2]) == ["partner_id", "as_of"]
+    assert frame["partner_id"].dtype == "str"
+    assert str(frame["as_of"].dtype) == "datetime64[us, UTC]"
+    assert str(frame["label"].dtype) == "Int8"
+    assert frame["tier"].dtype == "str"
+    numeric = [n for n in table.feature_names if n != "tier"]
+    assert all(frame[n].dtype == np.float64 for n in numeric)
+    assert list(frame.columns[2:-1]) == table.feature_names
+    assert not frame.duplicated(["partner_id", "as_of"]).any()
+
+
+def test_build_feature_table_feature_count_sensible(table: FeatureTable) -> None:
+    """Check that a full dataset yields between 50 and 80 features, no stage empty."""
+    assert 50 <= len(table.feature_names) <= 80
+    assert table.stages_without_data == []
+
+
+def test_load_catalogue_covers_every_column(table: FeatureTable) -> None:
+    """Check that every feature column has exactly one well-formed catalogue entry."""
+    catalogue = load_catalogue()
+    assert set(table.feature_names) == set(catalogue)
+    for name, spec in catalogue.items():
+        assert spec.name == name
+        assert spec.stage in STAGES_WITH_CONTEXT
+        assert spec.level in ("partner", "rep")
+        assert set(spec.tables) <= set(TABLES)
+        assert spec.description
+        assert spec.unit
+        assert "<" not in spec.template_en + spec.template_ja
+
+
+def test_render_reason_every_row_both_languages(table: FeatureTable) -> None:
+    """Check that every template renders for every row in English and Japanese."""
+    catalogue = load_catalogue()
+    rows = table.frame.to_dict("records")
+    for spec in catalogue.values():
+        for row in rows:
+            english = render_reason(spec, row, "en")
+            japanese = render_reason(spec, row, "ja")
+            for text in (english, japanese):
+                assert "{" not in text
+                assert not re.search(r"\bnan\b|<NA>", text)
+
+
+def test_render_reason_missing_value_reads_na() -> None:
+    """Check that a missing number is written as n/a (不明 in Japanese)."""
+    spec = load_catalogue()["days_since_last_win"]
+    row = {"days_since_last_win": math.nan}
+    assert render_reason(spec, row, "en") == "Days since the last win: n/a"
+    assert "不明" in render_reason(spec, row, "ja")
+
+
+def test_render_reason_partner_numbers_in_sentence() -> None:
+    """Check that a template carries the partner's own numbers."""
+    spec = load_catalogue()["inbound_questions_trend_90d"]
+    row = {"inbound_questions_90d": 2.0, "inbound_questions_prev_90d": 9.0}
+    assert render_reason(spec, row, "en") == (
+        "Questions from the partner: 2 in the last 90 days, 9 in the 90 days before"
+    )
+    assert render_reason(spec, row, "ja") == (
+        "パートナーからの質問: 直近90日で2件(その前の90日は9件)"
+    )
+
+
+def test_render_reason_unknown_language_raises() -> None:
+    """Check that an unsupported language is refused with the allowed ones."""
+    spec = load_catalogue()["deals_90d"]
+    with pytest.raises(ConfigError, match="expected one of en, ja"):
+        render_reason(spec, {"deals_90d": 1.0}, "fr")
+
+
+def test_build_feature_table_deals_only_no_distance() -> None:
+    """Check that a deals-only dataset builds and reports distance as without data."""
+    dataset = random_dataset(partners=6, days=300, seed=5, tables=("deals",))
+    table = build_feature_table(dataset, monthly_cutoffs(dataset))
+    assert table.stages_without_data == ["distance"]
+    catalogue = load_catalogue()
+    stages = {catalogue[n].stage for n in table.feature_names}
+    assert "distance" not in stages
+    assert {"sellability", "priority", "context"} <= stages
+    assert "tier" not in table.feature_names
+    assert len(table.frame) > 0
+
+
+def test_build_feature_table_without_deals_raises() -> None:
+    """Check that a dataset without deals is refused naming the table."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    del dataset.tables["deals"]
+    with pytest.raises(DataContractError, match="no table 'deals'"):
+        build_feature_table(dataset, ["2023-03-01"])
+
+
+def test_build_feature_table_cutoff_not_midnight_raises() -> None:
+    """Check that a cutoff that is not local midnight is refused with a fix."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match="cutoffs are midnight in that zone"):
+        build_feature_table(dataset, [pd.Timestamp("2023-03-01 00:00", tz="UTC")])
+
+
+def test_build_feature_table_unknown_backend_raises() -> None:
+    """Check that an unknown backend name is refused."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match="expected 'duckdb'"):
+        build_feature_table(dataset, ["2023-03-01"], backend="sqlite")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"windows": (90, 30, 180)}, "three increasing"),
+        ({"horizon_days": 0}, "horizon_days=0"),
+        ({"frequency": "daily"}, "frequency='daily'"),
+    ],
+)
+def test_feature_config_bad_values_raise(
+    kwargs: dict[str, object], message: str
+) -> None:
+    """Check that out-of-range settings are refused naming the setting."""
+    with pytest.raises(ConfigError, match=message):
+        FeatureConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_monthly_cutoffs_first_of_month_local_midnight() -> None:
+    """Check that cutoffs are the 1st of each month at midnight in the dataset zone."""
+    dataset = random_dataset(partners=3, days=200, seed=2, timezone="Asia/Tokyo")
+    cutoffs = monthly_cutoffs(dataset)
+    assert cutoffs
+    for cutoff in cutoffs:
+        local = cutoff.tz_convert("Asia/Tokyo")
+        assert (local.day, local.hour, local.minute) == (1, 0, 0)
+        assert cutoff <= dataset.extract_time
+    assert cutoffs == sorted(cutoffs)
+
+
+def test_monthly_cutoffs_quarterly_frequency() -> None:
+    """Check that the quarterly frequency keeps January, April, July and October."""
+    dataset = random_dataset(partners=3, days=400, seed=2)
+    cutoffs = monthly_cutoffs(dataset, FeatureConfig(frequency="quarterly"))
+    months = {c.tz_convert(dataset.timezone).month for c in cutoffs}
+    assert months <= {1, 4, 7, 10}
+
+
+def test_build_feature_table_reps_columns(table: FeatureTable) -> None:
+    """Check that the rep table has one row per rep and cutoff with display columns."""
+    reps = table.reps
+    expected = {
+        "partner_id",
+        "rep_id",
+        "as_of",
+        "deals_90d",
+        "deals_180d",
+        "won_180d",
+        "days_since_last_activity",
+        "tenure_days",
+        "on_roster",
+        "departed",
+        "ever_sold",
+        "quiet",
+    }
+    assert expected <= set(reps.columns)
+    assert not reps.duplicated(["partner_id", "rep_id", "as_of"]).any()
+    assert reps["quiet"].dtype == bool
+    assert not (reps["quiet"] & ~reps["ever_sold"]).any()
+    keys = set(zip(table.frame["partner_id"], table.frame["as_of"], strict=True))
+    assert set(zip(reps["partner_id"], reps["as_of"], strict=True)) <= keys
