@@ -16,6 +16,7 @@ JSON bytes; no request path runs pandas except live scoring of posted activity.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -37,7 +38,13 @@ from ghost_model.settings import Settings
 from serving.auth import KeyRing
 from serving.deps import AdminKey, ApiKey, AppSettings, CurrentState
 from serving.limits import BodyLimitMiddleware
-from serving.live import ActivityError, LiveScorer, resolve_day, score_activity
+from serving.live import (
+    ActivityError,
+    LiveScorer,
+    check_single_partner,
+    resolve_day,
+    score_activity,
+)
 from serving.schemas import (
     ActivityRequest,
     ActivityResponse,
@@ -136,10 +143,24 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model and the snapshot before serving; start unready on failure."""
-    with contextlib.suppress(Exception):  # logged; GET /readyz gives the reason
-        await load_state(app)
+    """Start loading the model and the snapshot; answer /readyz 503 until loaded.
+
+    Loading (registry look-up, model and snapshot files) runs beside the server, so
+    the health checks answer while it lasts; a failure is logged, kept as the reason
+    GET /readyz gives, and can be retried with POST /v1/admin/reload.
+    """
+    app.state.holder.error = "loading the model and the snapshot"
+    task = app.state.initial_load = asyncio.create_task(initial_load(app))
     yield
+    if not task.done():
+        log.info("shutting down while the model is still loading")
+
+
+async def initial_load(app: FastAPI) -> None:
+    """The first load, under the reload lock; failures only make the app unready."""
+    async with app.state.reload_lock:
+        with contextlib.suppress(Exception):  # logged in load_state
+            await load_state(app)
 
 
 async def load_state(app: FastAPI) -> ServiceState | None:
@@ -196,6 +217,10 @@ def add_routes(app: FastAPI) -> None:
     ) -> Response:
         """Explained score of one partner's posted activity, computed live."""
         check_activity_size(body, settings.max_activity_rows)
+        try:
+            check_single_partner(body)
+        except ActivityError as exc:
+            raise field_error(exc.field, exc.message) from exc
         scorer: LiveScorer = app.state.live_scorer
         try:
             record = await anyio.to_thread.run_sync(
@@ -393,6 +418,10 @@ async def _on_field_problem(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        errors = [{"field": "body", "message": "not valid JSON (not UTF-8 text)"}]
+        body = error_body("invalid request: body: not valid JSON", errors)
+        return Response(body, status_code=422, media_type=JSON)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return Response(
         error_body(detail),

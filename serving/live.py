@@ -58,10 +58,10 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         partner is not active at ``as_of``.
     """
     import pandas as pd
-    from ghost_model.loaders import validate_tables
 
     from ghost_model.dataset import DatasetConfig, check_timezone, cutoff_instant
     from ghost_model.features import build_feature_table
+    from ghost_model.loaders import validate_tables
     from ghost_model.scoring import score_partners
 
     started = time.perf_counter()
@@ -75,7 +75,6 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         name="posted activity",
     )
     posted = request.tables.model_dump(exclude_none=True)
-    check_single_partner(posted, request.partner_id)
     raw = {name: pd.DataFrame.from_records(rows) for name, rows in posted.items()}
     sources = {name: f"tables.{name}" for name in raw}
     dataset = _checked(
@@ -126,12 +125,12 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
     return value.date()
 
 
-def check_single_partner(
-    tables: dict[str, list[dict[str, Any]]], partner_id: str
-) -> None:
+def check_single_partner(request: ActivityRequest) -> None:
     """Refuse rows of other partners, naming the first such row (counted from 0)."""
-    for name, rows in tables.items():
-        for row, values in enumerate(rows):
+    partner_id = request.partner_id
+    tables = request.tables
+    for name in type(tables).model_fields:
+        for row, values in enumerate(getattr(tables, name) or ()):
             value = values.get("partner_id")
             if value is not None and str(value) != partner_id:
                 raise ActivityError(

@@ -18,6 +18,11 @@ PartnerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 JsonScalar = str | int | float | bool | None
 Row = dict[str, JsonScalar]
 
+AS_OF_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+)
+
 AS_OF_DESCRIPTION = (
     "The cutoff to score at: a date (`2024-12-01`, midnight at its start in the "
     "dataset's time zone) or an ISO timestamp, preferably with an offset "
@@ -64,16 +69,17 @@ class ScoresRequest(_Strict):
     as_of: str | None = Field(
         default=None,
         max_length=64,
+        pattern=AS_OF_PATTERN,
         description=AS_OF_DESCRIPTION + " It must resolve to the snapshot's cutoff "
         "(see GET /v1/model); another day answers 409. Omit it to use the snapshot's.",
         examples=["2024-12-01"],
     )
     lang: Lang = Field(default="en", description="Language of the reasons.")
 
-    @field_validator("as_of")
+    @field_validator("as_of", mode="before")
     @classmethod
-    def _check_as_of(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _check_as_of(cls, value: object) -> object:
+        if isinstance(value, str):
             parse_as_of(value)
         return value
 
@@ -98,7 +104,10 @@ class ActivityRequest(_Strict):
 
     partner_id: PartnerId = Field(description="The partner every row belongs to.")
     as_of: str = Field(
-        max_length=64, description=AS_OF_DESCRIPTION, examples=["2024-12-01"]
+        max_length=64,
+        pattern=AS_OF_PATTERN,
+        description=AS_OF_DESCRIPTION,
+        examples=["2024-12-01"],
     )
     timezone: str = Field(
         default="UTC",
@@ -109,10 +118,11 @@ class ActivityRequest(_Strict):
     lang: Lang = Field(default="en", description="Language of the reasons.")
     tables: ActivityTables
 
-    @field_validator("as_of")
+    @field_validator("as_of", mode="before")
     @classmethod
-    def _check_as_of(cls, value: str) -> str:
-        parse_as_of(value)
+    def _check_as_of(cls, value: object) -> object:
+        if isinstance(value, str):
+            parse_as_of(value)
         return value
 
 
