@@ -1,0 +1,263 @@
+"""Reading datasets: CSV, Parquet and DuckDB load equal; folder rules; float ids."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ghost_model.errors import DataContractError
+from ghost_model.loaders import load_dataset
+
+YAML = "timezone: Asia/Tokyo\nextract_time: 2024-06-30T23:59:59\n"
+
+DEALS = pd.DataFrame(
+    {
+        "deal_id": ["D1", "D2", "D3"],
+        "partner_id": ["P1", "P1", "P2"],
+        "registered_at": ["2024-01-05 10:00:00", "2024-02-01 09:30:00", "2024-03-01"],
+        "rep_id": ["R1", None, "R2"],
+        "closed_at": ["2024-02-01 00:00:00", None, None],
+        "outcome": ["won", "open", None],
+        "amount": [1200.0, None, 30.5],
+    }
+)
+REPS = pd.DataFrame(
+    {
+        "rep_id": ["R1", "R2"],
+        "partner_id": ["P1", "P2"],
+        "joined_at": ["2023-04-01", "2023-05-01"],
+        "left_at": [None, "2024-04-01"],
+    }
+)
+
+
+def write_folder(folder: Path, tables: dict[str, pd.DataFrame], fmt: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    for name, frame in tables.items():
+        if fmt == "csv":
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+def write_duckdb(path: Path, tables: dict[str, pd.DataFrame], metadata: bool) -> Path:
+    con = duckdb.connect(str(path))
+    for name, frame in tables.items():
+        con.register("frame", frame)
+        con.execute(f"create table {name} as select * from frame")
+        con.unregister("frame")
+    if metadata:
+        con.execute(
+            "create table dataset as select 'Asia/Tokyo' as timezone, "
+            "'2024-06-30T23:59:59' as extract_time, 'db' as name"
+        )
+    con.close()
+    return path
+
+
+def assert_same_tables(
+    left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]
+) -> None:
+    assert sorted(left) == sorted(right)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name])
+
+
+def test_load_csv_parquet_duckdb_equal(tmp_path: Path) -> None:
+    """Check that one dataset written as CSV, Parquet and DuckDB loads equal."""
+    tables = {"deals": DEALS, "partner_reps": REPS}
+    from_csv = load_dataset(write_folder(tmp_path / "csv", tables, "csv"))
+    from_parquet = load_dataset(write_folder(tmp_path / "pq", tables, "parquet"))
+    from_duckdb = load_dataset(
+        write_duckdb(tmp_path / "data.duckdb", tables, metadata=True)
+    )
+
+    assert_same_tables(from_csv.tables, from_parquet.tables)
+    assert_same_tables(from_csv.tables, from_duckdb.tables)
+    assert from_duckdb.config.timezone == "Asia/Tokyo"
+    assert from_duckdb.extract_time == from_csv.extract_time
+    assert from_csv.table("deals")["registered_at"].iloc[0] == pd.Timestamp(
+        "2024-01-05T01:00:00Z"
+    )
+
+
+def test_load_duckdb_typed_columns_equal_csv(tmp_path: Path) -> None:
+    """Check that DuckDB TIMESTAMP, TIMESTAMPTZ and BIGINT columns load as the CSV."""
+    path = tmp_path / "typed.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table deals as select * from (values "
+        "(1::bigint, 10::bigint, timestamp '2024-01-05 10:00:00', "
+        "timestamptz '2024-02-01 00:00:00+09')) t(deal_id, partner_id, registered_at, "
+        "closed_at)"
+    )
+    con.close()
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (folder / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,closed_at\n"
+        "1,10,2024-01-05 10:00:00,2024-02-01T00:00:00+09:00\n",
+        encoding="utf-8",
+    )
+
+    from_duckdb = load_dataset(path)
+    from_csv = load_dataset(folder)
+
+    assert_same_tables(from_duckdb.tables, from_csv.tables)
+
+
+def test_load_duckdb_without_config_raises(tmp_path: Path) -> None:
+    """Check that a DuckDB file with no dataset table and no dataset.yaml is refused."""
+    path = write_duckdb(tmp_path / "bare.duckdb", {"deals": DEALS}, metadata=False)
+
+    with pytest.raises(DataContractError, match=r"dataset\.yaml: missing"):
+        load_dataset(path)
+
+
+def test_load_folder_deals_only(tmp_path: Path) -> None:
+    """Check that deals.csv plus dataset.yaml is a complete dataset."""
+    dataset = load_dataset(write_folder(tmp_path, {"deals": DEALS}, "csv"))
+
+    assert list(dataset.tables) == ["deals"]
+    assert dataset.row_counts["deals"]["accepted"] == 3
+    assert not dataset.has("partners")
+
+
+def test_load_folder_table_in_two_formats_raises(tmp_path: Path) -> None:
+    """Check that deals.csv next to deals.parquet is refused."""
+    folder = write_folder(tmp_path, {"deals": DEALS}, "csv")
+    DEALS.to_parquet(folder / "deals.parquet", index=False)
+
+    with pytest.raises(
+        DataContractError,
+        match=r"table 'deals' is given twice, as deals\.csv and deals\.parquet",
+    ):
+        load_dataset(folder)
+
+
+def test_load_folder_without_deals_raises(tmp_path: Path) -> None:
+    """Check that a folder without deals names the files it found."""
+    folder = write_folder(tmp_path, {"partner_reps": REPS}, "csv")
+
+    with pytest.raises(
+        DataContractError, match=r"no deals\.csv or deals\.parquet.*partner_reps\.csv"
+    ):
+        load_dataset(folder)
+
+
+def test_load_folder_without_yaml_raises(tmp_path: Path) -> None:
+    """Check that a folder without dataset.yaml says what the file must state."""
+    DEALS.to_csv(tmp_path / "deals.csv", index=False)
+
+    with pytest.raises(DataContractError, match=r"dataset\.yaml: missing.*'timezone'"):
+        load_dataset(tmp_path)
+
+
+def test_load_missing_path_raises(tmp_path: Path) -> None:
+    """Check that a path that is neither a folder nor a DuckDB file is refused."""
+    with pytest.raises(DataContractError, match=r"not a dataset folder or a DuckDB"):
+        load_dataset(tmp_path / "nowhere")
+
+
+def test_load_folder_unknown_files_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that unknown files are named in a warning; truth.csv is not."""
+    folder = write_folder(tmp_path, {"deals": DEALS}, "csv")
+    (folder / "notes.txt").write_text("x", encoding="utf-8")
+    (folder / "invoices.csv").write_text("a\n1\n", encoding="utf-8")
+    (folder / "truth.csv").write_text("partner_id\nP1\n", encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING):
+        load_dataset(folder)
+
+    assert "ignoring entries not in the data contract: 'invoices.csv', 'notes.txt'" in (
+        caplog.text
+    )
+    assert "truth.csv" not in caplog.text
+
+
+def test_load_parquet_float_ids_become_text(tmp_path: Path) -> None:
+    """Check that ids stored as floats (12345.0) become '12345'."""
+    deals = pd.DataFrame(
+        {
+            "deal_id": [12345.0, 12346.0],
+            "partner_id": [7.0, None],
+            "registered_at": pd.to_datetime(["2024-01-05", "2024-01-06"]),
+            "rep_id": [3.0, float("nan")],
+        }
+    )
+    folder = write_folder(tmp_path, {"deals": deals}, "parquet")
+
+    with pytest.raises(
+        DataContractError, match=r"row 2, column 'partner_id', value None"
+    ):
+        load_dataset(folder)
+
+    deals["partner_id"] = [7.0, 8.0]
+    dataset = load_dataset(write_folder(tmp_path / "ok", {"deals": deals}, "parquet"))
+    loaded = dataset.table("deals")
+    assert loaded["deal_id"].tolist() == ["12345", "12346"]
+    assert loaded["partner_id"].tolist() == ["7", "8"]
+    assert loaded["rep_id"].iloc[0] == "3"
+    assert pd.isna(loaded["rep_id"].iloc[1])
+
+
+def test_load_csv_float_formatted_ids_become_text(tmp_path: Path) -> None:
+    """Check that a CSV id column written from floats ('12345.0') reads as '12345'."""
+    folder = tmp_path
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (folder / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\n12345.0,A.1,2024-01-05\n99.0,A.2,2024-01-06\n",
+        encoding="utf-8",
+    )
+
+    deals = load_dataset(folder).table("deals")
+
+    assert deals["deal_id"].tolist() == ["12345", "99"]
+    assert deals["partner_id"].tolist() == ["A.1", "A.2"]
+
+
+def test_load_csv_keeps_na_text_and_leading_zeros(tmp_path: Path) -> None:
+    """Check that 'NA' is a value, not missing, and that ids keep leading zeros."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "partners.csv").write_text(
+        "partner_id,region\n007,NA\n", encoding="utf-8"
+    )
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\n001,007,2024-01-05\n", encoding="utf-8"
+    )
+
+    dataset = load_dataset(tmp_path)
+
+    assert dataset.table("partners")["region"].tolist() == ["NA"]
+    assert dataset.table("deals")["partner_id"].tolist() == ["007"]
+
+
+def test_load_csv_not_utf8_raises(tmp_path: Path) -> None:
+    """Check that a Shift_JIS export is refused with the fix in the message."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_bytes(
+        "deal_id,partner_id,registered_at\nD1,株式会社,2024-01-05\n".encode("cp932")
+    )
+
+    with pytest.raises(DataContractError, match=r"deals\.csv: not UTF-8 text.*UTF-8"):
+        load_dataset(tmp_path)
+
+
+def test_load_csv_with_bom_reads_header(tmp_path: Path) -> None:
+    """Check that a UTF-8 byte-order mark does not spoil the first column name."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\n", encoding="utf-8-sig"
+    )
+
+    assert load_dataset(tmp_path).table("deals")["deal_id"].tolist() == ["D1"]

@@ -1,0 +1,162 @@
+"""Time zones: one instant written three ways loads as one UTC instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ghost_model.dataset import DatasetConfig
+from ghost_model.errors import DataContractError
+from ghost_model.loaders import load_dataset, validate_tables
+
+# One set of instants: a JST morning, JST midnight (the day before in UTC), a JST
+# evening that is the next day in UTC, and a fractional second.
+JST_NAIVE = [
+    "2024-01-05 09:00:00",
+    "2024-04-01 00:00:00",
+    "2024-03-31 23:30:00",
+    "2024-06-30T08:59:59.250",
+]
+JST_OFFSET = [
+    "2024-01-05T09:00:00+09:00",
+    "2024-04-01T00:00:00+09:00",
+    "2024-03-31 23:30:00+0900",
+    "2024-06-30T08:59:59.250+09:00",
+]
+UTC_TEXT = [
+    "2024-01-05T00:00:00Z",
+    "2024-03-31T15:00:00Z",
+    "2024-03-31 14:30:00+00:00",
+    "2024-06-29T23:59:59.250Z",
+]
+EXPECTED = pd.Series(
+    pd.to_datetime(
+        [
+            "2024-01-05T00:00:00Z",
+            "2024-03-31T15:00:00Z",
+            "2024-03-31T14:30:00Z",
+            "2024-06-29T23:59:59.250Z",
+        ],
+        format="ISO8601",
+    ),
+    name="registered_at",
+).astype("datetime64[us, UTC]")
+
+
+def write_deals(folder: Path, stamps: list[str], timezone: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "dataset.yaml").write_text(
+        f"timezone: {timezone}\nextract_time: 2024-06-30T23:59:59+09:00\n",
+        encoding="utf-8",
+    )
+    rows = [f"D{i},P1,{stamp}" for i, stamp in enumerate(stamps)]
+    (folder / "deals.csv").write_text(
+        "\n".join(["deal_id,partner_id,registered_at", *rows]) + "\n", encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("stamps", "timezone"),
+    [
+        (JST_NAIVE, "Asia/Tokyo"),
+        (JST_OFFSET, "Asia/Tokyo"),
+        (JST_OFFSET, "UTC"),
+        (UTC_TEXT, "UTC"),
+        (UTC_TEXT, "Asia/Tokyo"),
+    ],
+    ids=["jst-naive", "jst-offset", "offset-in-utc-zone", "utc", "utc-in-jst-zone"],
+)
+def test_load_same_instants_three_spellings_equal(
+    tmp_path: Path, stamps: list[str], timezone: str
+) -> None:
+    """Check that JST-naive, +09:00 and UTC spellings load as the same instants."""
+    dataset = load_dataset(write_deals(tmp_path / "ds", stamps, timezone))
+
+    loaded = dataset.table("deals")["registered_at"]
+    pd.testing.assert_series_equal(loaded, EXPECTED)
+
+
+def test_load_naive_parquet_timestamps_read_in_zone(tmp_path: Path) -> None:
+    """Check that naive Parquet timestamps are read in the dataset's zone."""
+    (tmp_path / "dataset.yaml").write_text(
+        "timezone: Asia/Tokyo\nextract_time: 2024-06-30T23:59:59\n", encoding="utf-8"
+    )
+    pd.DataFrame(
+        {
+            "deal_id": ["D0", "D1", "D2", "D3"],
+            "partner_id": "P1",
+            "registered_at": pd.to_datetime(JST_NAIVE, format="ISO8601"),
+        }
+    ).to_parquet(tmp_path / "deals.parquet")
+
+    loaded = load_dataset(tmp_path).table("deals")["registered_at"]
+
+    pd.testing.assert_series_equal(loaded, EXPECTED)
+
+
+def test_load_date_only_is_local_midnight(tmp_path: Path) -> None:
+    """Check that a bare date is midnight at the start of that day in the zone."""
+    dataset = load_dataset(write_deals(tmp_path / "ds", ["2024-04-01"], "Asia/Tokyo"))
+
+    stamp = dataset.table("deals")["registered_at"].iloc[0]
+    assert stamp == pd.Timestamp("2024-03-31T15:00:00Z")
+
+
+def test_validate_skipped_local_time_raises() -> None:
+    """Check that a local time skipped by DST is a violation naming the zone."""
+    config = DatasetConfig(
+        timezone="Europe/London",
+        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
+    )
+    raw = {
+        "deals": pd.DataFrame(
+            {
+                "deal_id": ["D1"],
+                "partner_id": ["P1"],
+                "registered_at": ["2024-03-31 01:30:00"],
+            }
+        )
+    }
+
+    with pytest.raises(
+        DataContractError,
+        match=r"value '2024-03-31 01:30:00': not a local time in Europe/London "
+        r"\(skipped when the clocks went forward\)",
+    ):
+        validate_tables(raw, config)
+
+
+def test_validate_repeated_local_time_reads_first(tmp_path: Path) -> None:
+    """Check that a local time repeated when clocks go back is its first occurrence."""
+    config = DatasetConfig(
+        timezone="Europe/London",
+        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
+    )
+    raw = {
+        "deals": pd.DataFrame(
+            {
+                "deal_id": ["D1"],
+                "partner_id": ["P1"],
+                "registered_at": ["2024-10-27 01:30:00"],
+            }
+        )
+    }
+
+    deals = validate_tables(raw, config).table("deals")
+
+    assert deals["registered_at"].iloc[0] == pd.Timestamp("2024-10-27T00:30:00Z")
+
+
+def test_validate_extract_time_in_zone_bounds_events(tmp_path: Path) -> None:
+    """Check that a naive extract time is read in the zone when bounding events."""
+    folder = write_deals(tmp_path / "ds", ["2024-07-01 00:00:00"], "Asia/Tokyo")
+
+    with pytest.raises(
+        DataContractError,
+        match=r"value '2024-07-01 00:00:00': after the extract time "
+        r"2024-06-30T14:59:59\+00:00",
+    ):
+        load_dataset(folder)
