@@ -90,6 +90,7 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
             timezone=timezone,
             as_of=cutoff,
             lang=request.lang,
+            catalogue=state.catalogue,
         ),
         "body.as_of",
     )

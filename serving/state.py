@@ -76,6 +76,7 @@ class ServiceState:
     model_json: bytes
     score_prefix: Mapping[str, bytes]
     loaded_at: str
+    catalogue: Mapping[str, Any] | None = None
 
 
 StateLoader = Callable[[Settings], ServiceState]
@@ -124,7 +125,12 @@ def load_service_state(settings: Settings) -> ServiceState:
     catalogue = load_catalogue()
     stages = {name: spec.stage for name, spec in catalogue.items()}
     return build_state(
-        model, records, alias=settings.model_alias, source=str(path), stages=stages
+        model,
+        records,
+        alias=settings.model_alias,
+        source=str(path),
+        stages=stages,
+        catalogue=catalogue,
     )
 
 
@@ -135,6 +141,7 @@ def build_state(
     alias: str,
     source: str,
     stages: Mapping[str, str],
+    catalogue: Mapping[str, Any] | None = None,
 ) -> ServiceState:
     """Check a snapshot and prepare every constant part of the answers.
 
@@ -150,6 +157,8 @@ def build_state(
         Where the snapshot came from, for messages.
     stages
         Feature name to stage, for GET /v1/model.
+    catalogue
+        The feature catalogue, kept for live scoring (read once, not per request).
 
     Returns
     -------
@@ -186,6 +195,7 @@ def build_state(
         model_json=dumps(model_doc),
         score_prefix=prefix,
         loaded_at=loaded_at,
+        catalogue=catalogue,
     )
 
 
