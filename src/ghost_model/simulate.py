@@ -11,6 +11,7 @@ them as a dataset folder. The story and its parameters: ``docs/simulator.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from ghost_model.contract import STAGES, TABLES, TIMESTAMP_DTYPE
@@ -204,15 +206,11 @@ def _period(
     if months < 1:
         raise ConfigError(f"months={months!r}: need at least 1 month")
     try:
-        first_day = pd.Timestamp(start)
-    except (ValueError, TypeError) as exc:
+        first_day = pd.Timestamp(dt.date.fromisoformat(str(start)))
+    except ValueError as exc:
         raise ConfigError(
-            f"start={start!r} is not a date; use e.g. '2022-04-01'"
+            f"start={start!r} is not a local date; use YYYY-MM-DD, e.g. '2022-04-01'"
         ) from exc
-    if pd.isna(first_day) or first_day.tzinfo is not None:
-        raise ConfigError(
-            f"start={start!r}: give a local date without offset, e.g. '2022-04-01'"
-        )
     first_day = first_day.normalize()
     return first_day, first_day + pd.DateOffset(months=months)
 
@@ -391,10 +389,7 @@ class _TableBuilder:
 
     @staticmethod
     def _take(ids: pd.Series, codes: np.ndarray) -> pd.Series:
-        cat = pd.Categorical.from_codes(
-            codes, categories=pd.Index(ids.to_numpy(dtype=object))
-        )
-        return pd.Series(cat).astype("str")
+        return _take_str(ids.to_numpy(dtype=object), codes)
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pd.Series:
@@ -404,9 +399,14 @@ def _ids(prefix: str, numbers: np.ndarray) -> pd.Series:
 
 
 def _codes(codes: np.ndarray, labels: tuple[str, ...]) -> pd.Series:
-    return pd.Series(
-        pd.Categorical.from_codes(codes, categories=pd.Index(list(labels)))
-    ).astype("str")
+    return _take_str(np.asarray(labels, dtype=object), codes)
+
+
+def _take_str(labels: np.ndarray, codes: np.ndarray) -> pd.Series:
+    """``labels[codes]`` as a ``str`` column; code -1 gives a missing value."""
+    dictionary = pa.array(labels, type=pa.large_string())
+    taken = dictionary.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(taken, dtype="str")
 
 
 def _str(values: object) -> pd.Series:

@@ -36,6 +36,7 @@ STAGE_CODES = (
 DIRECTION_CODES = ("inbound", "outbound")
 KIND_CODES = ("question", "consultation", "report", "other")
 CANDIDATES_PER_BATCH = 4_000_000
+REJECTION_ROUNDS = 6
 
 
 @dataclass
@@ -137,7 +138,7 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
     s_sell, s_dist, s_prio = c.severity
     rate = (
         partners.deal_rate[c.rows, None].astype(np.float32)
-        * world.season["deals"][None, :]
+        * _partner_season(world.season["deals"], partners.seasonality[c.rows])
         * c.burst
         * c.ramp
         * c.roster
@@ -178,6 +179,13 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
         "amount": amount,
         "product": product,
     }
+
+
+def _partner_season(season: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """The calendar multiplier sharpened per partner, keeping its yearly mean."""
+    sharp = np.power(season[None, :], exponent[:, None].astype(np.float32))
+    out: np.ndarray = sharp / sharp.mean(axis=1, keepdims=True)
+    return out
 
 
 def _deal_stage(
@@ -327,30 +335,36 @@ def choose_reps(
     """For each event, a rep of its partner on the roster at ``at``, by weight.
 
     Returns the rep index, or -1 when no rep with a positive weight is on the roster.
-    Uses the Gumbel-max trick over every (event, rep of the partner) pair, in
-    batches to bound memory.
+    A few rounds of rejection sampling (draw any of the partner's reps by weight,
+    keep it when on the roster) settle most events cheaply; the rest go through the
+    Gumbel-max trick over all of their partner's reps, in batches to bound memory.
     """
     out = np.full(len(partner), -1, dtype=np.int64)
     lo = np.searchsorted(reps.partner, partner, side="left")
     hi = np.searchsorted(reps.partner, partner, side="right")
-    width = hi - lo
-    ends = np.cumsum(width)
-    start = 0
-    log_w = np.log(np.where(weight > 0, weight, 1.0))
-    while start < len(partner):
-        stop = int(
-            np.searchsorted(ends, ends[start] - width[start] + CANDIDATES_PER_BATCH)
+    cum = np.concatenate([[0.0], np.cumsum(np.where(weight > 0, weight, 0.0))])
+    todo = np.flatnonzero(cum[hi] > cum[lo])
+    for _ in range(REJECTION_ROUNDS):
+        if len(todo) == 0:
+            return out
+        u = cum[lo[todo]] + rng.random(len(todo)) * (cum[hi[todo]] - cum[lo[todo]])
+        cand = np.clip(
+            np.searchsorted(cum, u, side="right") - 1, lo[todo], hi[todo] - 1
         )
-        stop = max(stop, start + 1)
-        _choose_batch(
-            rng,
-            reps,
-            lo[start:stop],
-            width[start:stop],
-            at[start:stop],
-            weight,
-            log_w,
-            out[start:stop],
+        t = at[todo]
+        ok = (reps.joined[cand] <= t) & (reps.left[cand] > t) & (weight[cand] > 0)
+        out[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    width = hi[todo] - lo[todo]
+    ends = np.cumsum(width)
+    log_w = np.log(np.where(weight > 0, weight, 1.0))
+    start = 0
+    while start < len(todo):
+        limit = ends[start] - width[start] + CANDIDATES_PER_BATCH
+        stop = max(int(np.searchsorted(ends, limit)), start + 1)
+        part = todo[start:stop]
+        out[part] = _choose_batch(
+            rng, reps, lo[part], hi[part] - lo[part], at[part], weight, log_w
         )
         start = stop
     return out
@@ -364,12 +378,12 @@ def _choose_batch(
     at: np.ndarray,
     weight: np.ndarray,
     log_w: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Gumbel-max choice for one batch of events (writes into ``out``)."""
+) -> np.ndarray:
+    """Gumbel-max choice for one batch of events (-1 where none is usable)."""
+    out = np.full(len(lo), -1, dtype=np.int64)
     total = int(width.sum())
     if total == 0:
-        return
+        return out
     event = np.repeat(np.arange(len(lo)), width)
     offset = np.arange(total) - np.repeat(np.cumsum(width) - width, width)
     cand = lo[event] + offset
@@ -385,6 +399,7 @@ def _choose_batch(
     best_score[has] = np.maximum.reduceat(score, starts[has])
     is_best = (score == best_score[event]) & np.isfinite(score)
     hit = np.flatnonzero(is_best)
-    first = np.r_[True, event[hit][1:] != event[hit][:-1]] if len(hit) else hit
-    hit = hit[first.astype(bool)] if len(hit) else hit
-    out[event[hit]] = cand[hit]
+    first = np.ones(len(hit), dtype=bool)
+    first[1:] = event[hit][1:] != event[hit][:-1]
+    out[event[hit[first]]] = cand[hit[first]]
+    return out

@@ -45,16 +45,19 @@ class SimulationParams:
     # partners: tier mix, deals per month (median) and size (rep slots) per tier
     tier_shares: tuple[float, ...] = (0.05, 0.15, 0.35, 0.45)
     region_shares: tuple[float, ...] = (0.38, 0.2, 0.14, 0.08, 0.06, 0.06, 0.05, 0.03)
-    deals_per_month: tuple[float, ...] = (5.0, 2.2, 1.0, 0.45)
-    deal_rate_sigma: float = 0.55
+    deals_per_month: tuple[float, ...] = (5.0, 2.4, 1.0, 0.45)
+    deal_rate_sigma: float = 0.35
     rep_slots_mean: tuple[float, ...] = (9.0, 5.0, 2.5, 1.0)
     win_rate: tuple[float, ...] = (0.5, 0.45, 0.4, 0.35)
     amount_median_jpy: tuple[float, ...] = (3.2e6, 1.9e6, 1.1e6, 0.6e6)
     signed_during_share: float = 0.15
+    # partners who propose mostly when budgets close (March, September)
+    budget_cycle_share: float = 0.3
+    budget_cycle_exponent: float = 3.0
 
     # natural burstiness: weekly log-rate AR(1), stronger for small partners
     burst_phi: float = 0.9
-    burst_sd: tuple[float, ...] = (0.45, 0.6, 0.8, 0.95)
+    burst_sd: tuple[float, ...] = (0.4, 0.5, 0.65, 0.85)
 
     # reps: tenure, replacement gap, never-selling share, seller weight spread
     rep_tenure_days: float = 1100.0
@@ -67,16 +70,16 @@ class SimulationParams:
     partners_per_psm: float = 55.0
     psm_capacity_sigma: float = 0.45
     psm_tenure_days: float = 1000.0
-    reassign_per_day: float = 1.0 / 900.0
+    reassign_per_day: float = 1.0 / 1400.0
     april_reshuffle_share: float = 0.1
     overload_threshold: float = 1.2
 
     # decline episodes: hazards per day, lags between stages, recovery
-    hazard_sellability: float = 1.0 / 4000.0
-    hazard_distance: float = 1.0 / 6000.0
-    hazard_priority: float = 1.0 / 6000.0
-    hazard_overload: float = 1.0 / 1500.0
-    reassign_trigger: float = 0.25
+    hazard_sellability: float = 1.0 / 8000.0
+    hazard_distance: float = 1.0 / 14000.0
+    hazard_priority: float = 1.0 / 12000.0
+    hazard_overload: float = 1.0 / 5000.0
+    reassign_trigger: float = 0.12
     lag_sell_to_distance: float = 50.0
     lag_distance_to_priority: float = 45.0
     lag_priority_to_silence: float = 55.0

@@ -35,6 +35,7 @@ class Partners:
     outbound_rate: np.ndarray
     view_rate: np.ndarray
     slots: np.ndarray
+    seasonality: np.ndarray
     burst: np.ndarray
 
     @property
@@ -114,6 +115,9 @@ def draw_partners(
         * per_day,
         view_rate=np.asarray(p.views_per_month)[tier] * engagement * per_day,
         slots=slots,
+        seasonality=np.where(
+            rng.random(n) < p.budget_cycle_share, p.budget_cycle_exponent, 1.0
+        ),
         burst=_burst(rng, n, weeks, np.asarray(p.burst_sd)[tier], p.burst_phi),
     )
 
