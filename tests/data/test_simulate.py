@@ -46,7 +46,7 @@ def test_simulate_ecosystem_other_seed_different_deals() -> None:
 def test_simulate_ecosystem_columns_canonical_dtypes(
     small_ecosystem: SimulatedEcosystem,
 ) -> None:
-    """Check that every table has the contract's columns in order and canonical dtypes."""
+    """Check that every table has the contract's columns, in canonical dtypes."""
     assert list(small_ecosystem.tables) == list(TABLES)
     for name, spec in TABLES.items():
         table = small_ecosystem.tables[name]
