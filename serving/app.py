@@ -37,9 +37,9 @@ from ghost_model import __version__
 from ghost_model.settings import Settings
 from serving.auth import KeyRing
 from serving.deps import AdminKey, ApiKey, AppSettings, CurrentState
+from serving.errors import RequestFieldError
 from serving.limits import BodyLimitMiddleware
 from serving.live import (
-    ActivityError,
     LiveScorer,
     check_single_partner,
     resolve_day,
@@ -217,17 +217,11 @@ def add_routes(app: FastAPI) -> None:
     ) -> Response:
         """Explained score of one partner's posted activity, computed live."""
         check_activity_size(body, settings.max_activity_rows)
-        try:
-            check_single_partner(body)
-        except ActivityError as exc:
-            raise field_error(exc.field, exc.message) from exc
+        check_single_partner(body)
         scorer: LiveScorer = app.state.live_scorer
-        try:
-            record = await anyio.to_thread.run_sync(
-                scorer, state, body, limiter=app.state.live_limiter
-            )
-        except ActivityError as exc:
-            raise field_error(exc.field, exc.message) from exc
+        record = await anyio.to_thread.run_sync(
+            scorer, state, body, limiter=app.state.live_limiter
+        )
         head = dumps(
             {"model_name": state.model_name, "model_version": state.model_version}
         )
@@ -354,19 +348,9 @@ def check_activity_size(body: ActivityRequest, limit: int) -> None:
         )
 
 
-class FieldProblemError(Exception):
-    """A 4xx answer about one field."""
-
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
-
-
-def field_error(field: str, message: str) -> FieldProblemError:
+def field_error(field: str, message: str) -> RequestFieldError:
     """A 422 naming ``field``."""
-    return FieldProblemError(422, field, message)
+    return RequestFieldError.about(field, message)
 
 
 def conflict(message: str) -> StarletteHTTPException:
@@ -395,7 +379,7 @@ def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> bytes
 def add_error_handlers(app: FastAPI) -> None:
     """Every error is JSON with a sentence; validation errors name their fields."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(FieldProblemError, _on_field_problem)
+    app.add_exception_handler(RequestFieldError, _on_field_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
@@ -410,9 +394,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_field_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FieldProblemError)
-    errors = [{"field": exc.field, "message": exc.message}]
-    body = error_body(f"invalid request: {exc.field}: {exc.message}", errors)
+    assert isinstance(exc, RequestFieldError)
+    body = error_body(f"invalid request: {exc.message}", exc.errors)
     return Response(body, status_code=exc.status, media_type=JSON)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from ghost_model.errors import ConfigError, DataContractError
+from serving.errors import RequestFieldError
 from serving.schemas import ActivityRequest, parse_as_of
 from serving.state import ServiceState
 
@@ -27,13 +29,10 @@ LiveScorer = Callable[[ServiceState, ActivityRequest], dict[str, Any]]
 """Turns posted activity into one explained score record, with the state's model."""
 
 
-class ActivityError(ValueError):
-    """Posted activity the service cannot score; names the field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+ROW_PROBLEM = re.compile(
+    r"^\s*-\s*tables\.(?P<table>\w+) row (?P<row>\d+), column '(?P<column>[^']+)'"
+)
+"""A violation line of a contract error: ``- tables.deals row 2, column 'x', ...``."""
 
 
 def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
@@ -53,7 +52,7 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
 
     Raises
     ------
-    ActivityError
+    RequestFieldError
         A row breaks the data contract, a row belongs to another partner, or the
         partner is not active at ``as_of``.
     """
@@ -96,7 +95,9 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
     )
     record = next((r for r in records if r["partner_id"] == request.partner_id), None)
     if record is None:
-        raise ActivityError("body.as_of", inactive_message(request.partner_id, day))
+        raise RequestFieldError.about(
+            "body.as_of", inactive_message(request.partner_id, day)
+        )
     log.debug(
         "scored posted activity in %.1f ms", 1e3 * (time.perf_counter() - started)
     )
@@ -127,17 +128,31 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
 
 
 def check_single_partner(request: ActivityRequest) -> None:
-    """Refuse rows of other partners, naming the first such row (counted from 0)."""
+    """Refuse rows of other partners and columns outside the contract.
+
+    Messages count rows from 1 (as the contract loader does); field paths index
+    them from 0.
+    """
+    from ghost_model.contract import TABLES
+
     partner_id = request.partner_id
     tables = request.tables
     for name in type(tables).model_fields:
+        columns = TABLES[name].column_names
         for row, values in enumerate(getattr(tables, name) or ()):
+            unknown = sorted(set(values).difference(columns))
+            if unknown:
+                raise RequestFieldError.about(
+                    f"body.tables.{name}.{row}.{unknown[0]}",
+                    f"tables.{name} row {row + 1}: column {unknown[0]!r} is not in "
+                    f"the {name!r} contract table (columns: {', '.join(columns)})",
+                )
             value = values.get("partner_id")
             if value is not None and str(value) != partner_id:
-                raise ActivityError(
+                raise RequestFieldError.about(
                     f"body.tables.{name}.{row}.partner_id",
-                    f"tables.{name} row {row}: partner_id {value!r} differs from the "
-                    f"request's partner_id {partner_id!r}; post one partner's "
+                    f"tables.{name} row {row + 1}: partner_id {value!r} differs from "
+                    f"the request's partner_id {partner_id!r}; post one partner's "
                     "activity per request",
                 )
 
@@ -156,4 +171,22 @@ def _checked(call: Callable[[], T], field: str) -> T:
     try:
         return call()
     except (DataContractError, ConfigError) as exc:
-        raise ActivityError(field, str(exc)) from exc
+        raise contract_error(str(exc), field) from exc
+
+
+def contract_error(message: str, field: str) -> RequestFieldError:
+    """A 422 from a loader message, one entry per violating row and column."""
+    lines = [line for line in message.splitlines() if "--quarantine" not in line]
+    errors = []
+    for line in lines:
+        match = ROW_PROBLEM.match(line)
+        if match:
+            row = int(match["row"]) - 1
+            errors.append(
+                {
+                    "field": f"body.tables.{match['table']}.{row}.{match['column']}",
+                    "message": line.strip(" -"),
+                }
+            )
+    text = "\n".join(lines)
+    return RequestFieldError(text, errors or [{"field": field, "message": text}])

@@ -413,6 +413,20 @@ def test_refuse_activity_of_another_partner(api: httpx.Client) -> None:
     assert answer.json()["errors"][0]["field"] == "body.tables.deals.1.partner_id"
 
 
+def test_refuse_activity_with_column_outside_contract(api: httpx.Client) -> None:
+    """Check that a column the contract does not know is refused, naming it."""
+    answer = api.post(
+        "/v1/score-activity",
+        json={
+            "partner_id": "P001",
+            "as_of": AS_OF,
+            "tables": {"deals": [{"deal_id": "D1", "partner_id": "P001", "colour": 1}]},
+        },
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body.tables.deals.0.colour"
+
+
 def test_refuse_activity_without_deals(api: httpx.Client) -> None:
     """Check that posted activity without the required deals table gets 422."""
     answer = api.post(
