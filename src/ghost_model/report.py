@@ -58,6 +58,12 @@ TEXT: dict[str, dict[str, str]] = {
             "lift; lower for Brier score and log loss."
         ),
         "no_backtest": "The model carries no backtest summary.",
+        "folds": "Mean over {n} monthly test cutoffs.",
+        "lead": (
+            "Early warning: among partners that went silent, the model flagged them "
+            "a median {median:.0f} days (quartiles {q1:.0f}–{q3:.0f}) before the rule "
+            "“no deal for 90 days” did, at that rule's precision."
+        ),
         "stages": "How to read the stages",
         "stages_note": (
             "Each score is split into the push of each stage (SHAP contributions in "
@@ -115,6 +121,12 @@ TEXT: dict[str, dict[str, str]] = {
             "ブライアスコアと対数損失は低いほど良い値です。"
         ),
         "no_backtest": "このモデルにはバックテストの集計がありません。",
+        "folds": "月次の評価時点{n}回の平均。",
+        "lead": (
+            "早期警戒: 実際に沈黙したパートナーを、「90日間案件なし」のルールと同じ"
+            "適合率で、ルールより中央値で{median:.0f}日（四分位 {q1:.0f}〜{q3:.0f}日）"
+            "早く検知しました。"
+        ),
         "stages": "段階の読み方",
         "stages_note": (
             "各スコアを段階ごとの寄与（SHAP値、対数オッズ）に分解しています。線より"
@@ -191,11 +203,44 @@ REP_COLUMNS: dict[str, dict[str, str]] = {
 }
 """Rep columns shown in the report when the rep table has them, with headings."""
 
+SHOWN_METRICS: tuple[str, ...] = (
+    "roc_auc",
+    "pr_auc",
+    "precision_at_10",
+    "lift_at_10",
+    "precision_at_20",
+    "lift_at_20",
+    "brier",
+    "log_loss",
+)
+"""Backtest metrics shown in the report's header, in order, when present."""
+
 METRIC_NAMES: dict[str, dict[str, str]] = {
     "roc_auc": {"en": "ROC-AUC", "ja": "ROC-AUC"},
     "pr_auc": {"en": "PR-AUC", "ja": "PR-AUC"},
-    "brier": {"en": "Brier", "ja": "ブライア"},
+    "precision_at_10": {"en": "Precision, top 10%", "ja": "上位10%の適合率"},
+    "lift_at_10": {"en": "Lift, top 10%", "ja": "上位10%のリフト"},
+    "precision_at_20": {"en": "Precision, top 20%", "ja": "上位20%の適合率"},
+    "lift_at_20": {"en": "Lift, top 20%", "ja": "上位20%のリフト"},
+    "brier": {"en": "Brier", "ja": "ブライアスコア"},
     "log_loss": {"en": "Log loss", "ja": "対数損失"},
+}
+
+METHOD_NAMES: dict[str, dict[str, str]] = {
+    "model": {"en": "This model (LightGBM)", "ja": "本モデル（LightGBM）"},
+    "days_since_last_deal": {
+        "en": "Days since the last deal",
+        "ja": "最終案件登録からの日数",
+    },
+    "deal_trend": {"en": "Deal-count trend", "ja": "案件数の増減"},
+    "logistic": {
+        "en": "Logistic regression, same features",
+        "ja": "ロジスティック回帰（同じ特徴量）",
+    },
+    "bgnbd": {
+        "en": "BG/NBD (classical model of silent churn)",
+        "ja": "BG/NBD（離脱予測の古典モデル）",
+    },
 }
 
 
@@ -453,38 +498,76 @@ def model_summary(metadata: Mapping[str, Any]) -> dict[str, str]:
 def backtest_table(summary: Any, lang: str) -> dict[str, Any] | None:
     """The backtest summary as a table: model and baselines in rows, metrics in columns.
 
-    Accepts ``{"model": {metric: value}, "baselines": {name: {metric: value}}}`` or a
-    flat ``{name: {metric: value}}``; numbers that are not finite show empty.
+    Reads the mean metrics per method of ``summary["mean"]`` (``{method: {metric:
+    value}}``, the model under ``"model"``), or ``{"model": {...}, "baselines":
+    {name: {...}}}``; shows :data:`SHOWN_METRICS` where present, and the early
+    warning lead time when the summary carries it. Numbers that are not finite
+    show empty.
     """
     if not isinstance(summary, Mapping):
         return None
-    if isinstance(summary.get("model"), Mapping):
-        rows = [("model", summary["model"])]
-        baselines = summary.get("baselines")
-        if isinstance(baselines, Mapping):
-            rows += [
-                (str(k), v) for k, v in baselines.items() if isinstance(v, Mapping)
-            ]
-    else:
-        rows = [(str(k), v) for k, v in summary.items() if isinstance(v, Mapping)]
-    metrics: list[str] = []
-    for _, values in rows:
-        for key, value in values.items():
-            if isinstance(value, (int, float)) and key not in metrics:
-                metrics.append(str(key))
+    rows = backtest_rows(summary)
+    present = {k for _, values in rows for k, v in values.items() if is_number(v)}
+    metrics = [m for m in SHOWN_METRICS if m in present]
     if not rows or not metrics:
         return None
+    lead = summary.get("lead_time")
+    best = {m: best_method(rows, m) for m in metrics}
     return {
-        "metrics": [METRIC_NAMES.get(m, {}).get(lang, m) for m in metrics],
+        "metrics": [METRIC_NAMES[m][lang] for m in metrics],
         "rows": [
             {
-                "name": name,
+                "name": METHOD_NAMES.get(name, {}).get(lang, name),
                 "model": name == "model",
-                "values": [format_metric(values.get(m)) for m in metrics],
+                "values": [
+                    {"text": format_metric(values.get(m)), "best": best[m] == name}
+                    for m in metrics
+                ],
             }
             for name, values in rows
         ],
+        "folds": len(summary.get("folds") or []),
+        "lead": lead_text(lead, lang) if isinstance(lead, Mapping) else "",
     }
+
+
+def backtest_rows(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(method, metrics) pairs of a backtest summary, the model first."""
+    if isinstance(summary.get("mean"), Mapping):
+        methods = summary["mean"]
+    else:
+        methods = dict(summary.get("baselines") or {})
+        if isinstance(summary.get("model"), Mapping):
+            methods = {"model": summary["model"], **methods}
+    rows = [(str(k), v) for k, v in methods.items() if isinstance(v, Mapping)]
+    return sorted(rows, key=lambda row: row[0] != "model")
+
+
+def best_method(rows: Sequence[tuple[str, Mapping[str, Any]]], metric: str) -> str:
+    """The method with the best value of ``metric`` (lowest for losses)."""
+    values = [(name, float(v[metric])) for name, v in rows if is_number(v.get(metric))]
+    if not values:
+        return ""
+    pick = min if metric in LOWER_IS_BETTER else max
+    return pick(values, key=lambda item: item[1])[0]
+
+
+LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
+
+
+def lead_text(lead: Mapping[str, Any], lang: str) -> str:
+    """The early-warning lead time as a sentence, or empty when unknown."""
+    median, q1, q3 = (lead.get(k) for k in ("median_days", "q1_days", "q3_days"))
+    if not all(is_number(v) for v in (median, q1, q3)):
+        return ""
+    return TEXT[lang]["lead"].format(median=median, q1=q1, q3=q3)
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (not a bool)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isfinite(value)
 
 
 def format_metric(value: Any) -> str:

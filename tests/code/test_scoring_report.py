@@ -42,8 +42,12 @@ METADATA = {
     "name": "ghost-partner",
     "version": "2",
     "backtest": {
-        "model": {"roc_auc": 0.8123, "pr_auc": 0.5},
-        "baselines": {"days_since_last_deal": {"roc_auc": 0.66, "pr_auc": 0.3}},
+        "folds": ["2024-10-01", "2024-11-01", "2024-12-01"],
+        "mean": {
+            "days_since_last_deal": {"roc_auc": 0.66, "pr_auc": 0.3, "brier": 0.2},
+            "model": {"roc_auc": 0.8123, "pr_auc": 0.5, "brier": 0.25, "fold": 2.0},
+        },
+        "lead_time": {"median_days": 41.0, "q1_days": 20.0, "q3_days": 75.0},
     },
 }
 
@@ -82,10 +86,22 @@ def test_build_report_escapes_text() -> None:
 def test_build_report_backtest_numbers() -> None:
     """Check that the header shows the model's and baselines' backtest numbers."""
     html = build_report([record("A", 0.7)], metadata=METADATA)
+    table = html[html.index('id="backtest"') : html.index("</table>")]
 
-    assert "0.812" in html
-    assert "days_since_last_deal" in html
-    assert "ROC-AUC" in html
+    assert table.index("This model") < table.index("Days since the last deal")
+    assert '<td class="num best">0.812</td>' in table
+    assert '<td class="num best">0.200</td>' in table  # lower Brier is better
+    assert "fold" not in table.lower().replace("folds", "")
+    assert "Mean over 3 monthly test cutoffs" in html
+    assert "a median 41 days (quartiles 20–75)" in html
+
+
+def test_build_report_backtest_missing() -> None:
+    """Check that a model without a backtest summary says so instead of a table."""
+    html = build_report([record("A", 0.7)], metadata={"name": "m"}, lang="ja")
+
+    assert 'id="backtest"' not in html
+    assert "バックテストの集計がありません" in html
 
 
 def test_build_report_top_limits_rows() -> None:
