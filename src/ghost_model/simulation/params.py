@@ -45,7 +45,7 @@ class SimulationParams:
     # partners: tier mix, deals per month (median) and size (rep slots) per tier
     tier_shares: tuple[float, ...] = (0.05, 0.15, 0.35, 0.45)
     region_shares: tuple[float, ...] = (0.38, 0.2, 0.14, 0.08, 0.06, 0.06, 0.05, 0.03)
-    deals_per_month: tuple[float, ...] = (5.0, 2.4, 1.0, 0.45)
+    deals_per_month: tuple[float, ...] = (5.0, 2.4, 1.05, 0.5)
     deal_rate_sigma: float = 0.35
     rep_slots_mean: tuple[float, ...] = (9.0, 5.0, 2.5, 1.0)
     win_rate: tuple[float, ...] = (0.5, 0.45, 0.4, 0.35)
@@ -78,11 +78,11 @@ class SimulationParams:
     hazard_sellability: float = 1.0 / 8000.0
     hazard_distance: float = 1.0 / 14000.0
     hazard_priority: float = 1.0 / 12000.0
-    hazard_overload: float = 1.0 / 5000.0
-    reassign_trigger: float = 0.12
-    lag_sell_to_distance: float = 50.0
-    lag_distance_to_priority: float = 45.0
-    lag_priority_to_silence: float = 55.0
+    hazard_overload: float = 1.0 / 8000.0
+    reassign_trigger: float = 0.1
+    lag_sell_to_distance: float = 75.0
+    lag_distance_to_priority: float = 60.0
+    lag_priority_to_silence: float = 60.0
     ramp_days: float = 30.0
     recovery_share: float = 0.3
     terminate_after_silence: float = 0.45
