@@ -170,7 +170,7 @@ def _run_ibis(
     config: FeatureConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name, table in prepared.items():
-        backend.create_table(f"gm_{name}", table.to_pandas(), overwrite=True)
+        backend.create_view(f"gm_{name}", ibis.memtable(table), overwrite=True)
     definitions = define_features(input_tables(("deals", *present)), config)
     partners = backend.execute(definitions.partners)
     reps = backend.execute(definitions.reps)
