@@ -12,8 +12,8 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from ghost_model.errors import ConfigError, DataContractError
@@ -24,6 +24,14 @@ from serving.state import ServiceState
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class FeatureRows(Protocol):
+    """What the table check needs from a feature table."""
+
+    @property
+    def stages_without_data(self) -> list[str]: ...
+
 
 LiveScorer = Callable[[ServiceState, ActivityRequest], dict[str, Any]]
 """Turns posted activity into one explained score record, with the state's model."""
@@ -74,7 +82,10 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         name="posted activity",
     )
     posted = request.tables.model_dump(exclude_none=True)
-    raw = {name: pd.DataFrame.from_records(rows) for name, rows in posted.items()}
+    raw = {
+        name: pd.DataFrame.from_records(rows, columns=None if rows else columns(name))
+        for name, rows in posted.items()
+    }
     sources = {name: f"tables.{name}" for name in raw}
     dataset = _checked(
         lambda: validate_tables(raw, config, sources=sources), "body.tables"
@@ -82,6 +93,12 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
 
     cutoff = cutoff_instant(day, timezone)
     table = _checked(lambda: build_feature_table(dataset, [cutoff]), "body.tables")
+    frame = table.frame
+    if frame.empty or not (frame["partner_id"] == request.partner_id).any():
+        raise RequestFieldError.about(
+            "body.as_of", inactive_message(request.partner_id, day)
+        )
+    check_model_tables(state.model.feature_names, frame.columns, table)
     records = _checked(
         lambda: score_partners(
             state.model,
@@ -91,7 +108,7 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
             lang=request.lang,
             catalogue=state.catalogue,
         ),
-        "body.as_of",
+        "body.tables",
     )
     record = next((r for r in records if r["partner_id"] == request.partner_id), None)
     if record is None:
@@ -102,6 +119,34 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         "scored posted activity in %.1f ms", 1e3 * (time.perf_counter() - started)
     )
     return dict(record)
+
+
+def columns(table: str) -> list[str]:
+    """The contract columns of ``table``, for a table posted with no rows."""
+    from ghost_model.contract import TABLES
+
+    return list(TABLES[table].column_names)
+
+
+def check_model_tables(
+    needed: Sequence[str], present: Iterable[str], table: FeatureRows
+) -> None:
+    """Refuse activity lacking tables whose features the model was trained on."""
+    from ghost_model.contract import STAGE_TABLES
+
+    missing = sorted(set(needed).difference(present))
+    if not missing:
+        return
+    tables = sorted(
+        {name for stage in table.stages_without_data for name in STAGE_TABLES[stage]}
+        - {"deals"}
+    )
+    raise RequestFieldError.about(
+        "body.tables",
+        f"the model uses {len(missing)} feature(s) of tables the request does not "
+        f"post ({', '.join(tables) or 'unknown'}), e.g. {missing[0]!r}; post those "
+        "tables, as an empty list when the partner has no such rows",
+    )
 
 
 def resolve_day(text: str, timezone: str | None) -> dt.date:
