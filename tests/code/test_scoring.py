@@ -366,3 +366,31 @@ def test_read_snapshot_missing(tmp_path: Path) -> None:
     """Check that a missing snapshot says how to write one."""
     with pytest.raises(ModelNotReadyError, match="run 'ghost-model score"):
         read_snapshot(tmp_path / "absent.duckdb")
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("2099-01-01", "lies after the data: the extract supports cutoffs up to"),
+        ("2024-13-45", "expected a date YYYY-MM-DD"),
+        ("2024-03-01T10:00", "expected a date YYYY-MM-DD"),
+    ],
+)
+def test_run_score_as_of_invalid(
+    small_dataset_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    as_of: str,
+    message: str,
+) -> None:
+    """Check that `ghost-model score` refuses a cutoff the data cannot support."""
+    from pipelines.cli import main
+
+    out = tmp_path / "scores.csv"
+    status = main(
+        ["score", "--data", str(small_dataset_dir), "--as-of", as_of, "--out", str(out)]
+    )
+
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
