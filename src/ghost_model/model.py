@@ -1,0 +1,233 @@
+"""The fitted partner-risk model: LightGBM trees, their categories and a calibration.
+
+:class:`PartnerRiskModel` is the one object that scoring, explanations and the
+service use. It turns a feature frame (one row per partner and cutoff) into
+
+* ``predict_raw`` — the trees' log-odds of silence,
+* ``predict_proba`` — the calibrated probability of no deal within the horizon,
+* ``predict_contributions`` — TreeSHAP contributions per feature plus ``bias``,
+  whose row sums equal ``predict_raw``.
+
+Categorical features (pandas string columns such as ``tier``) are encoded with the
+levels seen in training, stored in the model; a level never seen in training is
+treated as missing, the same way at training and at scoring time.
+
+The model saves to a folder (``booster.txt`` in LightGBM's text format and
+``model.json``) so that it can be logged to MLflow and read back without pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ghost_model.errors import DataContractError
+
+log = logging.getLogger(__name__)
+
+BOOSTER_FILE = "booster.txt"
+MODEL_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+class PartnerRiskModel:
+    """A calibrated LightGBM classifier of partner silence.
+
+    Parameters
+    ----------
+    booster
+        The fitted LightGBM booster; its features are ``feature_names`` in order.
+    feature_names
+        Feature columns the model reads, in booster order.
+    categorical_levels
+        For each categorical feature, the levels seen in training; a level's code is
+        its position in the list.
+    calibration
+        Platt scaling ``(slope, intercept)``: probability =
+        ``1 / (1 + exp(-(slope * raw + intercept)))``.
+    metadata
+        Free-form description: name, version, trained_at, backtest summary, params.
+    """
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        feature_names: Sequence[str],
+        categorical_levels: dict[str, list[str]],
+        calibration: tuple[float, float],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.booster = booster
+        self.feature_names: list[str] = list(feature_names)
+        self.categorical_levels = {k: list(v) for k, v in categorical_levels.items()}
+        self.calibration = (float(calibration[0]), float(calibration[1]))
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"PartnerRiskModel(features={len(self.feature_names)}, "
+            f"trees={self.booster.num_trees()}, "
+            f"version={self.metadata.get('version')!r})"
+        )
+
+    @property
+    def categorical_features(self) -> list[str]:
+        """The feature columns encoded as categories."""
+        return [f for f in self.feature_names if f in self.categorical_levels]
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float matrix the booster reads, with categories encoded.
+
+        Parameters
+        ----------
+        frame
+            Rows to score; must hold every column of ``feature_names``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64`` array of shape ``(len(frame), len(feature_names))``.
+        """
+        return encode_features(frame, self.feature_names, self.categorical_levels)
+
+    def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """The trees' log-odds of silence for each row of ``frame``."""
+        if len(frame) == 0:
+            return np.zeros(0)
+        raw = self.booster.predict(self.matrix(frame), raw_score=True)
+        return np.asarray(raw, dtype=float)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """The calibrated probability that each partner registers no deal in time."""
+        return calibrate(self.predict_raw(frame), self.calibration)
+
+    def predict_contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """TreeSHAP contributions per feature and ``bias``; rows sum to predict_raw."""
+        columns = [*self.feature_names, "bias"]
+        if len(frame) == 0:
+            return pd.DataFrame(columns=columns, index=frame.index, dtype=float)
+        contrib = self.booster.predict(self.matrix(frame), pred_contrib=True)
+        return pd.DataFrame(np.asarray(contrib), columns=columns, index=frame.index)
+
+    def feature_importance(self, kind: str = "gain") -> pd.Series:
+        """Total ``gain`` (or ``split`` count) of every feature, largest first."""
+        values = self.booster.feature_importance(importance_type=kind)
+        series = pd.Series(values, index=self.feature_names, dtype=float)
+        return series.sort_values(ascending=False)
+
+    def save(self, folder: Path) -> Path:
+        """Write the model to ``folder`` (created if needed) and return it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / BOOSTER_FILE).write_text(self.booster.model_to_string())
+        document = {
+            "format_version": FORMAT_VERSION,
+            "feature_names": self.feature_names,
+            "categorical_levels": self.categorical_levels,
+            "calibration": list(self.calibration),
+            "metadata": self.metadata,
+        }
+        (folder / MODEL_FILE).write_text(json.dumps(document, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> PartnerRiskModel:
+        """Read a model written by :meth:`save`."""
+        document = json.loads((folder / MODEL_FILE).read_text())
+        if document.get("format_version") != FORMAT_VERSION:
+            raise DataContractError(
+                f"{folder / MODEL_FILE}: format_version "
+                f"{document.get('format_version')!r} is not {FORMAT_VERSION}; "
+                "retrain the model with this version of ghost_model"
+            )
+        booster = lgb.Booster(model_str=(folder / BOOSTER_FILE).read_text())
+        calibration = document["calibration"]
+        return cls(
+            booster=booster,
+            feature_names=document["feature_names"],
+            categorical_levels=document["categorical_levels"],
+            calibration=(calibration[0], calibration[1]),
+            metadata=document["metadata"],
+        )
+
+
+def calibrate(raw: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """Platt-scale log-odds ``raw`` into probabilities."""
+    slope, intercept = calibration
+    return np.asarray(1.0 / (1.0 + np.exp(-(slope * raw + intercept))), dtype=float)
+
+
+def category_levels(column: pd.Series) -> list[str]:
+    """The sorted distinct non-missing values of a categorical column, as text."""
+    return sorted({str(v) for v in column.dropna().unique()})
+
+
+def encode_features(
+    frame: pd.DataFrame,
+    feature_names: Sequence[str],
+    categorical_levels: dict[str, list[str]],
+) -> np.ndarray:
+    """Encode ``frame``'s features as a float matrix in ``feature_names`` order.
+
+    Numeric columns of any dtype (nullable integers with ``<NA>``, booleans, objects
+    holding numbers) become ``float64`` with NaN for missing. Categorical columns
+    become the position of their level in ``categorical_levels``; a missing or
+    unseen level becomes NaN, which LightGBM treats as missing.
+
+    Parameters
+    ----------
+    frame
+        The rows to encode.
+    feature_names
+        The columns to read, in order.
+    categorical_levels
+        Known levels of every categorical feature.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` array of shape ``(len(frame), len(feature_names))``.
+    """
+    missing = [name for name in feature_names if name not in frame.columns]
+    if missing:
+        raise DataContractError(
+            f"feature frame: columns {missing!r} are missing; the model was trained "
+            "with them — build the features from a dataset holding the same tables"
+        )
+    out = np.empty((len(frame), len(feature_names)), dtype=float)
+    for j, name in enumerate(feature_names):
+        column = frame[name]
+        if name in categorical_levels:
+            out[:, j] = encode_category(column, categorical_levels[name])
+        else:
+            out[:, j] = to_float(column, name)
+    return out
+
+
+def encode_category(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """Codes of ``column`` against ``levels``; missing and unseen values are NaN."""
+    lookup = {level: float(code) for code, level in enumerate(levels)}
+    text = column.astype("object")
+    codes = [np.nan if pd.isna(v) else lookup.get(str(v), np.nan) for v in text]
+    return np.asarray(codes, dtype=float)
+
+
+def to_float(column: pd.Series, name: str) -> np.ndarray:
+    """``column`` as float64 with NaN for any missing marker."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return np.asarray(column.astype("float64"), dtype=float)
+    try:
+        numbers = pd.to_numeric(column.astype("object"), errors="raise")
+    except (ValueError, TypeError) as exc:
+        example = column.dropna().iloc[0] if column.notna().any() else None
+        raise DataContractError(
+            f"feature frame: column {name!r} should be numeric, got dtype "
+            f"{column.dtype} with value {example!r}; the model reads it as a number"
+        ) from exc
+    return np.asarray(numbers, dtype=float)

@@ -1,0 +1,346 @@
+"""Model behaviour: fit, calibration, directions, encoding, backtest folds, lead time.
+
+The data is a small seeded world built here: partners register deals at their own
+rate; a third of them fade out after an onset day, and their questions fade two
+months earlier, so there is a leading signal the model can learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ghost_model.backtest import (
+    METHODS,
+    classification_metrics,
+    lead_time,
+    make_folds,
+    run_backtest,
+    threshold_at_precision,
+)
+from ghost_model.errors import ConfigError, DataContractError
+from ghost_model.training import DEFAULT_PARAMS, TrainConfig, fit_model
+
+DAY = pd.Timedelta(days=1)
+FEATURES = [
+    "deals_30d",
+    "deals_90d",
+    "deals_prev_90d",
+    "days_since_last_deal",
+    "questions_90d",
+    "questions_prev_90d",
+    "reps",
+    "tier",
+]
+FAST = TrainConfig(
+    folds=3,
+    num_boost_round=60,
+    params=DEFAULT_PARAMS | {"num_threads": 1, "learning_rate": 0.1},
+)
+
+
+def small_world(
+    partners: int = 300, months: int = 24, seed: int = 5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deals and a monthly feature table with labels for a small seeded world."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2022-04-01", tz="UTC")
+    end = start + pd.DateOffset(months=months)
+    n_days = (end - start).days
+    days = np.arange(n_days)
+    tiers = rng.choice(["gold", "silver", "bronze"], partners, p=[0.2, 0.3, 0.5])
+    base = rng.gamma(2.0, 1.0, partners) * np.where(tiers == "gold", 2.0, 1.0) / 30
+    fading = rng.random(partners) < 0.35
+    onset = rng.integers(150, n_days, partners)
+    fade = np.clip((days[None, :] - onset[:, None]) / 60, 0, 1) * fading[:, None]
+    early = np.clip((days[None, :] - onset[:, None] + 60) / 40, 0, 1) * fading[:, None]
+    deal_daily = rng.random((partners, n_days)) < base[:, None] * (1 - 0.97 * fade)
+    asked = (0.15 + 2 * base[:, None]) * (1 - 0.9 * early)
+    question_daily = rng.random((partners, n_days)) < asked
+
+    ids = np.array([f"P{p:04d}" for p in range(partners)])
+    who, when = np.nonzero(deal_daily)
+    deals = pd.DataFrame(
+        {
+            "partner_id": pd.Series(ids[who], dtype="str"),
+            "registered_at": (start + when * DAY + pd.Timedelta(hours=3)),
+        }
+    )
+    deals["registered_at"] = deals["registered_at"].astype("datetime64[us, UTC]")
+
+    deal_cum = np.concatenate([np.zeros((partners, 1)), deal_daily.cumsum(1)], axis=1)
+    q_cum = np.concatenate([np.zeros((partners, 1)), question_daily.cumsum(1)], axis=1)
+    reps = rng.integers(1, 8, partners).astype(float)
+    frames = []
+    for m in range(6, months + 1):
+        t = (start + pd.DateOffset(months=m) - start).days
+
+        def window(cum: np.ndarray, lo: int, hi: int, t: int = t) -> np.ndarray:
+            return np.asarray(cum[:, max(t - lo, 0)] - cum[:, max(t - hi, 0)])
+
+        active = window(deal_cum, 0, 180) > 0
+        last = np.array(
+            [
+                (t - 1 - np.nonzero(row[:t])[0][-1]) + 21 / 24
+                if row[:t].any()
+                else np.nan
+                for row in deal_daily
+            ]
+        )
+        future = deal_cum[:, min(t + 90, n_days)] - deal_cum[:, t]
+        labelled = t + 90 <= n_days
+        frame = pd.DataFrame(
+            {
+                "partner_id": pd.Series(ids, dtype="str"),
+                "as_of": start + t * DAY,
+                "deals_30d": window(deal_cum, 0, 30),
+                "deals_90d": window(deal_cum, 0, 90),
+                "deals_prev_90d": window(deal_cum, 90, 180),
+                "days_since_last_deal": last,
+                "questions_90d": window(q_cum, 0, 90),
+                "questions_prev_90d": window(q_cum, 90, 180),
+                "reps": reps,
+                "tier": pd.Series(tiers, dtype="str"),
+                "label": pd.array(
+                    (future == 0).astype(int) if labelled else [pd.NA] * partners,
+                    dtype="Int8",
+                ),
+            }
+        )
+        frames.append(frame[active])
+    table = pd.concat(frames, ignore_index=True)
+    table["as_of"] = table["as_of"].astype("datetime64[us, UTC]")
+    table.loc[table.index % 13 == 0, "questions_prev_90d"] = np.nan
+    return deals, table
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return small_world()
+
+
+@pytest.fixture(scope="module")
+def fitted(world: tuple[pd.DataFrame, pd.DataFrame]):  # type: ignore[no-untyped-def]
+    _, table = world
+    return fit_model(table, FEATURES, FAST)
+
+
+@pytest.fixture(scope="module")
+def backtest(world: tuple[pd.DataFrame, pd.DataFrame]):  # type: ignore[no-untyped-def]
+    deals, table = world
+    return run_backtest(table, FEATURES, deals, "UTC", FAST)
+
+
+# fitting and calibration -------------------------------------------------------------
+
+
+def test_fit_model_calibrates_on_later_cutoffs_than_trees(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Check that every calibration cutoff lies after every cutoff the trees saw."""
+    trees = pd.to_datetime(fitted.metadata["tree_cutoffs"])
+    calibration = pd.to_datetime(fitted.metadata["calibration_cutoffs"])
+    assert len(calibration) == FAST.calibration_cutoffs
+    assert trees.max() < calibration.min()
+
+
+def test_predict_proba_calibration_is_monotone_in_raw_score(
+    fitted, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that a higher raw score never gets a lower calibrated probability."""
+    _, table = world
+    raw = fitted.predict_raw(table)
+    proba = fitted.predict_proba(table)
+    order = np.argsort(raw)
+    assert np.all(np.diff(proba[order]) >= 0)
+    assert ((proba > 0) & (proba < 1)).all()
+
+
+def test_predict_proba_is_calibrated_on_average(
+    fitted, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that the mean probability is close to the base rate of labelled rows."""
+    _, table = world
+    rows = table[table["label"].notna()]
+    assert fitted.predict_proba(rows).mean() == pytest.approx(
+        rows["label"].astype(float).mean(), abs=0.05
+    )
+
+
+def test_predict_proba_scores_worse_signals_higher(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Check that a partner gone quiet with fading questions scores riskier."""
+    healthy = {
+        "deals_30d": 3.0,
+        "deals_90d": 9.0,
+        "deals_prev_90d": 8.0,
+        "days_since_last_deal": 3.0,
+        "questions_90d": 20.0,
+        "questions_prev_90d": 18.0,
+        "reps": 4.0,
+        "tier": "silver",
+    }
+    fading = healthy | {
+        "deals_30d": 0.0,
+        "deals_90d": 1.0,
+        "days_since_last_deal": 70.0,
+        "questions_90d": 2.0,
+    }
+    frame = pd.DataFrame([healthy, fading])
+    proba = fitted.predict_proba(frame)
+    assert proba[1] > proba[0] + 0.2
+
+
+def test_predict_contributions_rows_sum_to_raw_score(
+    fitted, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that per-feature contributions plus bias equal the raw log-odds."""
+    _, table = world
+    rows = table.head(200)
+    contributions = fitted.predict_contributions(rows)
+    assert list(contributions.columns) == [*FEATURES, "bias"]
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), fitted.predict_raw(rows), atol=1e-9
+    )
+
+
+def test_predict_proba_treats_unseen_category_as_missing(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Check that an unseen tier scores exactly like a missing tier."""
+    row = {f: 1.0 for f in FEATURES} | {"tier": "platinum"}
+    unseen = pd.DataFrame([row])
+    missing = pd.DataFrame([row | {"tier": None}]).astype({"tier": "str"})
+    assert fitted.predict_proba(unseen)[0] == fitted.predict_proba(missing)[0]
+
+
+def test_predict_proba_accepts_nullable_integer_and_object_columns(
+    fitted, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that Int64 with <NA> and object columns score like their float form."""
+    _, table = world
+    rows = table.head(100).copy()
+    rows.loc[rows.index[:10], "deals_90d"] = np.nan
+    expected = fitted.predict_proba(rows)
+    mixed = rows.astype({"deals_90d": "Int64", "reps": "object", "tier": "object"})
+    np.testing.assert_array_equal(fitted.predict_proba(mixed), expected)
+
+
+def test_predict_proba_rejects_frame_without_feature() -> None:
+    """Check that scoring a frame that lacks a trained feature names the column."""
+    _, table = small_world(partners=120, months=14, seed=2)
+    model = fit_model(table, FEATURES, FAST)
+    with pytest.raises(DataContractError, match="questions_90d"):
+        model.predict_proba(table.drop(columns="questions_90d"))
+
+
+def test_fit_model_rejects_too_few_labelled_cutoffs(
+    world: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Check that training on fewer cutoffs than calibration needs says so."""
+    _, table = world
+    one = table[table["as_of"] == table["as_of"].min()]
+    with pytest.raises(ConfigError, match="at least 3 labelled cutoffs"):
+        fit_model(one, FEATURES, FAST)
+
+
+# backtest --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [30, 90, 120])
+def test_make_folds_never_leaks_label_windows(horizon: int) -> None:
+    """Check that every training cutoff's label window ends by its test cutoff."""
+    cutoffs = list(pd.date_range("2022-01-01", periods=30, freq="MS", tz="UTC"))
+    folds = make_folds(cutoffs, horizon, folds=6, min_train=3)
+    assert [f.test_cutoff for f in folds] == cutoffs[-6:]
+    for fold in folds:
+        assert fold.train_cutoffs
+        assert all(a + horizon * DAY <= fold.test_cutoff for a in fold.train_cutoffs)
+        later = [c for c in cutoffs if c + horizon * DAY > fold.test_cutoff]
+        assert not set(later) & set(fold.train_cutoffs)
+
+
+def test_make_folds_rejects_data_too_short_for_any_fold() -> None:
+    """Check that too few cutoffs for the horizon fail with a clear message."""
+    cutoffs = list(pd.date_range("2022-01-01", periods=4, freq="MS", tz="UTC"))
+    with pytest.raises(ConfigError, match="no backtest fold possible"):
+        make_folds(cutoffs, 90, folds=2, min_train=3)
+
+
+def test_run_backtest_scores_every_method_on_each_test_cutoff(backtest) -> None:  # type: ignore[no-untyped-def]
+    """Check that each fold has metrics for the model and all baselines."""
+    assert len(backtest.folds) == FAST.folds
+    assert set(backtest.metrics["method"]) == set(METHODS)
+    assert len(backtest.metrics) == FAST.folds * len(METHODS)
+    tested = set(backtest.predictions["as_of"])
+    assert tested == {f.test_cutoff for f in backtest.folds}
+    assert backtest.metrics[["roc_auc", "pr_auc", "brier"]].notna().all().all()
+
+
+def test_run_backtest_model_beats_rule_baselines(backtest) -> None:  # type: ignore[no-untyped-def]
+    """Check that the model ranks better than days-since-last-deal and the trend."""
+    pr = backtest.metrics.pivot(index="fold", columns="method", values="pr_auc")
+    assert (pr["model"] > pr["days_since_last_deal"]).all()
+    assert (pr["model"] > pr["deal_trend"]).all()
+    assert (pr["model"] > pr["bgnbd"]).all()
+
+
+# metrics and lead time -------------------------------------------------------------
+
+
+def test_classification_metrics_perfect_ranking() -> None:
+    """Check the metrics of a ranking that puts every silent partner first."""
+    label = np.array([1] * 10 + [0] * 90)
+    score = np.linspace(1, 0, 100)
+    out = classification_metrics(label, score, np.clip(score, 0.01, 0.99), (0.1, 0.2))
+    assert out["roc_auc"] == 1.0
+    assert out["pr_auc"] == pytest.approx(1.0)
+    assert out["precision_at_10"] == 1.0
+    assert out["recall_at_10"] == 1.0
+    assert out["precision_at_20"] == 0.5
+    assert out["lift_at_10"] == pytest.approx(10.0)
+
+
+def test_threshold_at_precision_flags_deepest_depth_reaching_target() -> None:
+    """Check that the threshold is the lowest score whose precision meets the target."""
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    label = np.array([1, 1, 0, 1, 0])
+    assert threshold_at_precision(score, label, 0.75) == 0.6
+    assert threshold_at_precision(score, label, 1.01) == float("inf")
+
+
+def test_lead_time_counts_days_before_rule_fires() -> None:
+    """Check the lead time of a partner flagged two cutoffs before the 90-day rule."""
+    cutoffs = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"])
+    cutoffs = cutoffs.tz_localize("UTC")
+    last_deal = pd.Timestamp("2023-12-20", tz="UTC")
+    quiet = [(c - last_deal) / DAY for c in cutoffs]
+    rows = [
+        {"partner_id": "A", "as_of": c, "label": lab, "days_since_last_deal": q}
+        | {"model_score": s}
+        for c, q, lab, s in zip(
+            cutoffs, quiet, [1, 1, 1, 1], [0.05, 0.8, 0.9, 0.9], strict=True
+        )
+    ]
+    rows += [
+        {
+            "partner_id": f"B{i}",
+            "as_of": c,
+            "label": 0,
+            "days_since_last_deal": 5.0,
+            "model_score": 0.1,
+        }
+        for i in range(3)
+        for c in cutoffs
+    ]
+    rows += [
+        {
+            "partner_id": "C",
+            "as_of": c,
+            "label": 1,
+            "days_since_last_deal": 120.0,
+            "model_score": 0.95,
+        }
+        for c in cutoffs
+    ]
+    predictions = pd.DataFrame(rows)
+    predictions["label"] = predictions["label"].astype("Int8")
+    out = lead_time(predictions)
+    assert out["partners"] == 1
+    assert out["median_days"] == (cutoffs[3] - cutoffs[1]) / DAY
