@@ -141,7 +141,7 @@ def simulate_ecosystem(
 
     origin = first_day.tz_localize(TIMEZONE).tz_convert("UTC")
     builder = _TableBuilder(origin, world)
-    tables = builder.tables({k: _concat(v) for k, v in raw.items()})
+    tables = builder.tables(raw)
     config = DatasetConfig(
         timezone=TIMEZONE,
         extract_time=builder.instant(np.array([float(days)]))[0],
@@ -267,13 +267,16 @@ class _TableBuilder:
             pd.DatetimeIndex(stamps).tz_localize("UTC"), dtype=TIMESTAMP_DTYPE
         )
 
-    def tables(self, raw: dict[str, dict[str, np.ndarray]]) -> dict[str, pd.DataFrame]:
+    def tables(
+        self, raw: dict[str, list[dict[str, np.ndarray]]]
+    ) -> dict[str, pd.DataFrame]:
+        """All six tables; the raw event chunks are consumed (freed) on the way."""
         out = {
-            "deals": self._deals(raw["deals"]),
+            "deals": self._deals(_concat(raw.pop("deals"))),
             "partners": self._partners(),
             "partner_reps": self._reps(),
-            "interactions": self._interactions(raw["interactions"]),
-            "portal_views": self._views(raw["portal_views"]),
+            "interactions": self._interactions(_concat(raw.pop("interactions"))),
+            "portal_views": self._views(_concat(raw.pop("portal_views"))),
             "psm_assignments": self._assignments(),
         }
         return {name: out[name][list(TABLES[name].column_names)] for name in TABLES}
@@ -376,6 +379,7 @@ class _TableBuilder:
         )
 
     def _views(self, d: dict[str, np.ndarray]) -> pd.DataFrame:
+        d["at"] = _distinct_seconds(d["at"], (d["partner"], d["rep"], d["asset"]))
         order = np.lexsort((d["partner"], d["at"]))
         d = {k: v[order] for k, v in d.items()}
         return pd.DataFrame(
@@ -390,6 +394,24 @@ class _TableBuilder:
     @staticmethod
     def _take(ids: pd.Series, codes: np.ndarray) -> pd.Series:
         return _take_str(ids.to_numpy(dtype=object), codes)
+
+
+def _distinct_seconds(at: np.ndarray, keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Round to whole seconds, moving a view back a second where it would repeat a row.
+
+    Portal views have no id, so two views of one asset by one rep in the same second
+    would be one row twice; the contract collapses exact duplicates.
+    """
+    seconds = np.round(at * _SECONDS_PER_DAY).astype(np.int64)
+    while True:
+        order = np.lexsort((*keys, seconds))
+        same = seconds[order][1:] == seconds[order][:-1]
+        for key in keys:
+            same &= key[order][1:] == key[order][:-1]
+        if not same.any():
+            out: np.ndarray = seconds / _SECONDS_PER_DAY
+            return out
+        seconds[order[1:][same]] -= 1
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pd.Series:

@@ -72,10 +72,20 @@ def simulate_events(
     """Draw the deals, interactions and portal views of the partners ``rows``."""
     chunk = _chunk_state(world, rows)
     return {
-        "deals": _deals(rng, world, chunk),
-        "interactions": _interactions(rng, world, chunk),
-        "portal_views": _views(rng, world, chunk),
+        "deals": _compact(_deals(rng, world, chunk)),
+        "interactions": _compact(_interactions(rng, world, chunk)),
+        "portal_views": _compact(_views(rng, world, chunk)),
     }
+
+
+def _compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Indices as int32 and category codes as int8, to keep big runs in memory."""
+    out = {}
+    for key, values in arrays.items():
+        if values.dtype.kind == "i":
+            values = values.astype(np.int32 if key in ("partner", "rep") else np.int8)
+        out[key] = values
+    return out
 
 
 def _chunk_state(world: World, rows: np.ndarray) -> Chunk:
@@ -201,7 +211,7 @@ def _interactions(
     rng: np.random.Generator, world: World, c: Chunk
 ) -> dict[str, np.ndarray]:
     """Inbound questions, consultations, reports and others; PSM outreach."""
-    partners, days = world.partners, world.days
+    partners = world.partners
     s_sell, s_dist, s_prio = c.severity
     base = (
         partners.inbound_rate[c.rows, None].astype(np.float32)
@@ -239,7 +249,7 @@ def _interactions(
     )
     at = day + _business_time(rng, len(day))
     partner = c.rows[row]
-    responded = _responses(rng, c, row, day, direction, kind, at, days)
+    responded = _responses(rng, world, c, (row, day, direction, kind), at)
     everyone = np.where(world.reps.weight > 0, world.reps.weight, 0.4)
     return {
         "partner": partner,
@@ -256,20 +266,24 @@ def _interactions(
 
 def _responses(
     rng: np.random.Generator,
+    world: World,
     c: Chunk,
-    row: np.ndarray,
-    day: np.ndarray,
-    direction: np.ndarray,
-    kind: np.ndarray,
+    where: tuple[np.ndarray, ...],
     at: np.ndarray,
-    days: int,
 ) -> np.ndarray:
-    """Response times: the PSM answers slower when overloaded or drifting away."""
+    """Response times: the PSM answers slower when overloaded or drifting away.
+
+    ``where`` holds each interaction's chunk row, day, direction and kind code.
+    Inbound questions and consultations are answered by the PSM (reports and others
+    mostly need no answer); outbound messages are answered by the partner.
+    """
+    row, day, direction, kind = where
+    median = world.params.response_median_hours
     load = c.load[row, day].astype(float)
     dist = c.severity[DIST][row, day].astype(float)
     silent = c.silent[row, day]
     n = len(day)
-    vendor_hours = 5.0 * np.maximum(load, 0.3) ** 1.6 * (1.0 + 1.5 * dist)
+    vendor_hours = median * np.maximum(load, 0.3) ** 1.6 * (1.0 + 1.5 * dist)
     vendor_hours *= rng.lognormal(0.0, 0.8, n)
     unanswered = 0.02 + 0.1 * np.clip(load - 1.0, 0.0, 2.0) + 0.25 * dist
     unanswered = np.where(kind >= 2, 0.7, unanswered)
@@ -279,7 +293,7 @@ def _responses(
     hours = np.where(inbound, vendor_hours, partner_hours)
     missing = rng.random(n) < np.where(inbound, unanswered, no_reply)
     responded = at + hours / 24.0
-    return np.where(missing | (responded >= days), np.nan, responded)
+    return np.where(missing | (responded >= world.days), np.nan, responded)
 
 
 def _views(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.ndarray]:

@@ -89,7 +89,7 @@ class SimulationParams:
     abrupt_termination_share: float = 0.012
 
     # interactions and portal views (per month, median partner of each tier)
-    inbound_per_month: tuple[float, ...] = (14.0, 6.0, 3.0, 1.2)
-    outbound_per_month: tuple[float, ...] = (8.0, 4.0, 2.0, 1.0)
-    views_per_month: tuple[float, ...] = (55.0, 24.0, 10.0, 4.0)
+    inbound_per_month: tuple[float, ...] = (18.0, 8.0, 4.0, 1.6)
+    outbound_per_month: tuple[float, ...] = (10.0, 5.0, 2.5, 1.2)
+    views_per_month: tuple[float, ...] = (180.0, 72.0, 30.0, 12.0)
     response_median_hours: float = 5.0
