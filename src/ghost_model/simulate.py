@@ -379,8 +379,9 @@ class _TableBuilder:
         )
 
     def _views(self, d: dict[str, np.ndarray]) -> pd.DataFrame:
-        d["at"] = _distinct_seconds(d["at"], (d["partner"], d["rep"], d["asset"]))
-        order = np.lexsort((d["partner"], d["at"]))
+        d["at"], order = _distinct_seconds(
+            d["at"], d["partner"], d["rep"], d["asset"], len(self.rep_ids)
+        )
         d = {k: v[order] for k, v in d.items()}
         return pd.DataFrame(
             {
@@ -396,21 +397,25 @@ class _TableBuilder:
         return _take_str(ids.to_numpy(dtype=object), codes)
 
 
-def _distinct_seconds(at: np.ndarray, keys: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Round to whole seconds, moving a view back a second where it would repeat a row.
+def _distinct_seconds(
+    at: np.ndarray, partner: np.ndarray, rep: np.ndarray, asset: np.ndarray, reps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Views in whole seconds, moved back a second where they would repeat a row.
 
     Portal views have no id, so two views of one asset by one rep in the same second
-    would be one row twice; the contract collapses exact duplicates.
+    would be one row twice (the contract collapses exact duplicates). Returns the
+    times in days and the order by time, then partner.
     """
     seconds = np.round(at * _SECONDS_PER_DAY).astype(np.int64)
+    who = (partner.astype(np.int64) * (reps + 1) + rep + 1) * len(ASSETS) + asset
     while True:
-        order = np.lexsort((*keys, seconds))
-        same = seconds[order][1:] == seconds[order][:-1]
-        for key in keys:
-            same &= key[order][1:] == key[order][:-1]
+        order = np.lexsort((who, seconds))
+        same = (seconds[order][1:] == seconds[order][:-1]) & (
+            who[order][1:] == who[order][:-1]
+        )
         if not same.any():
-            out: np.ndarray = seconds / _SECONDS_PER_DAY
-            return out
+            days: np.ndarray = seconds / _SECONDS_PER_DAY
+            return days, order
         seconds[order[1:][same]] -= 1
 
 

@@ -354,8 +354,7 @@ def choose_reps(
     Gumbel-max trick over all of their partner's reps, in batches to bound memory.
     """
     out = np.full(len(partner), -1, dtype=np.int64)
-    lo = np.searchsorted(reps.partner, partner, side="left")
-    hi = np.searchsorted(reps.partner, partner, side="right")
+    lo, hi = reps.first[partner], reps.first[partner + 1]
     cum = np.concatenate([[0.0], np.cumsum(np.where(weight > 0, weight, 0.0))])
     todo = np.flatnonzero(cum[hi] > cum[lo])
     for _ in range(REJECTION_ROUNDS):

@@ -78,6 +78,8 @@ class Reps:
     left: np.ndarray
     weight: np.ndarray
     nominal: np.ndarray
+    first: np.ndarray
+    """Per partner (length n + 1): its reps are ``first[p]:first[p + 1]``."""
 
 
 def draw_partners(
@@ -584,6 +586,7 @@ def _finish_reps(
         left=left[order],
         weight=weight[order],
         nominal=nominal,
+        first=np.searchsorted(part[order], np.arange(partners.n + 1)),
     )
 
 
