@@ -790,6 +790,25 @@ CANNOT_SHOW = {
 }
 
 
+OWN_EXPORT = """\
+## Mapping your own export
+
+A mapping is a YAML file beside the export (or named by `mapping: {file: ...}` in the
+export's `dataset.yaml`). For each contract table it lists the source files (CSV or
+Parquet, concatenated, each with its own renames and filters), row filters, and how
+each contract column is built: a source `column`, a `template` of several columns, a
+constant `value` or a `product` of columns, with an optional value `map` (e.g. CRM
+stage names to `won` / `lost` / `open`), a `time_format`, and a `when` condition.
+Lines can be folded into one row per key with `aggregate` (e.g. invoice lines into
+one deal: first time, summed amount). Start from
+`examples/mappings/crm-opportunity-export.yaml` (a typical CRM opportunity export) and
+see the module documentation of `ghost_model.mapping` for every key. A mapping that
+does not fit its export stops with an error naming the file, the column and the
+mapping key; rows that break the contract are quarantined by validation with a
+reason each (`ghost-model validate --data DIR --quarantine`).
+"""
+
+
 def render_page(
     results: list[JobResult], specs: dict[str, RealDataset], generated: str
 ) -> str:
@@ -821,6 +840,7 @@ def render_page(
             parts.append(untrained_section(result))
         parts.append(cannot_show_section(result))
         parts.append(cost_section(result))
+    parts.append(OWN_EXPORT)
     parts.append(citation_section(results, specs))
     return "\n".join(parts)
 
@@ -894,15 +914,16 @@ def stage_section(result: JobResult) -> str:
         status = f"no data: {note}" if note else f"{len(used[stage])} features"
         features = ", ".join(f"`{n}`" for n in used[stage]) or "—"
         rows.append([f"{STAGE_NAMES[stage]['en']} (`{stage}`)", status, features])
+    heading = "features in the model" if result.trained else "usable features"
     text = [
         "### Stages and features\n",
-        md_table(["stage", "data", "features in the model"], rows),
+        md_table(["stage", "data", heading], rows),
     ]
     if result.dropped_features:
         reasons: dict[str, list[str]] = {}
         for name, reason in result.dropped_features.items():
             reasons.setdefault(reason, []).append(f"`{name}`")
-        text.append("Left out of the model:\n")
+        text.append("Left out:\n")
         text += [f"- {reason}: {', '.join(names)}" for reason, names in reasons.items()]
         text.append("")
     return "\n".join(text)
@@ -1046,9 +1067,30 @@ def scores_section(result: JobResult) -> str:
         f"high band, {bands['medium']} medium. Driving stage: {driven}. Reports: "
         f"{reports}; scores: `{folder}/scores_en.csv`.\n",
     ]
+    same_month = same_month_rates(result)
+    if same_month:
+        text.append(
+            "The bands use fixed thresholds (high from 0.5, medium from 0.25). For "
+            "comparison, the share that went silent at labelled cutoffs of the same "
+            f"calendar month: {same_month}.\n"
+        )
     if result.registered:
         text.append(f"Model logged and registered: {result.registered}.\n")
     return "\n".join(text)
+
+
+def same_month_rates(result: JobResult) -> str:
+    """Observed silence shares at labelled cutoffs in the scoring cutoff's month."""
+    timezone = result.dataset.timezone
+    frame = result.table.frame
+    labelled = frame[frame["label"].notna()]
+    month = result.as_of.tz_convert(timezone).month
+    local = labelled["as_of"].dt.tz_convert(timezone)
+    rows = labelled[local.dt.month == month]
+    rates = rows.groupby("as_of")["label"].apply(lambda s: s.astype(float).mean())
+    return ", ".join(
+        f"{rate:.2f} ({local_date(cutoff, timezone)})" for cutoff, rate in rates.items()
+    )
 
 
 def untrained_section(result: JobResult) -> str:
