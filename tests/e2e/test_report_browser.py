@@ -166,3 +166,47 @@ def test_open_report_browser_clean_sorted(lang: str, tmp_path: Path) -> None:
     assert page["rep_rows"] == 75
     assert "2025-04-01" in page["title"]
     assert screenshot.stat().st_size > 10_000
+
+
+def test_run_demo_reports_browser(
+    small_dataset_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Check that `ghost-model demo` writes scores, snapshot and reports that load."""
+    from ghost_model.features import build_feature_table, monthly_cutoffs
+    from ghost_model.loaders import load_dataset
+    from ghost_model.scoring import CSV_COLUMNS
+    from ghost_model.snapshot import read_snapshot
+    from ghost_model.training import DEFAULT_PARAMS, TrainConfig, fit_model
+    from pipelines.cli import main
+
+    dataset = load_dataset(small_dataset_dir)
+    table = build_feature_table(dataset, monthly_cutoffs(dataset)[-8:])
+    model = fit_model(
+        table.frame,
+        table.feature_names,
+        TrainConfig(num_boost_round=40, params={**DEFAULT_PARAMS, "num_threads": 1}),
+        metadata={"name": "ghost-partner", "version": "7"},
+    )
+    monkeypatch.setattr(
+        "ghost_model.registry.load_model", lambda alias="champion", settings=None: model
+    )
+    monkeypatch.setenv("GHOST_HOME", str(tmp_path))
+
+    assert main(["demo", "--data", str(small_dataset_dir)]) == 0
+
+    for name in ("scores_en.csv", "scores_ja.csv", "scores.json", "stage_check.csv"):
+        assert (tmp_path / name).is_file(), name
+    scores = pd.read_csv(tmp_path / "scores_ja.csv", encoding="utf-8-sig")
+    assert tuple(scores.columns) == CSV_COLUMNS
+    assert (scores["model_version"].astype(str) == "7").all()
+    snapshot = read_snapshot(tmp_path / "snapshot.duckdb")
+    assert set(snapshot) == {"en", "ja"}
+    assert len(snapshot["ja"]) == len(scores)
+
+    page = open_report(tmp_path / "report_ja.html", tmp_path / "report_ja.png")
+    assert page["errors"] == []
+    assert page["has_table"]
+    assert page["probabilities"] == sorted(page["probabilities"], reverse=True)
+    assert len(page["probabilities"]) == min(len(scores), 200)
