@@ -22,7 +22,7 @@ from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import normalise_cutoffs
 from ghost_model.features.definitions import define_features, input_tables
-from ghost_model.features.prepare import prepare_tables
+from ghost_model.features.prepare import Prepared, prepare_tables
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +108,13 @@ def build_feature_table(
                 f"backend={backend!r}: expected 'duckdb' or a connected Ibis backend "
                 "such as ibis.pyspark.connect(spark)"
             )
-        partners, reps = _run_duckdb(prepared, present, config)
+        partners, reps = _run_duckdb(prepared.tables, present, config)
     else:
-        partners, reps = _run_ibis(backend, prepared, present, config)
+        partners, reps = _run_ibis(backend, prepared.tables, present, config)
 
     names = _feature_order(partners.columns, config)
-    frame = _finish_partners(partners, stamps, names)
-    rep_frame = _finish_reps(reps, stamps, config)
+    frame = _finish_partners(partners, stamps, names, prepared)
+    rep_frame = _finish_reps(reps, stamps, prepared)
     log.info(
         "built %d feature rows (%d features) for %d cutoffs in %.2f s",
         len(frame),
@@ -170,11 +170,21 @@ def _run_ibis(
     config: FeatureConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name, table in prepared.items():
-        backend.create_view(f"gm_{name}", ibis.memtable(table), overwrite=True)
+        _register(backend, f"gm_{name}", table)
     definitions = define_features(input_tables(("deals", *present)), config)
     partners = backend.execute(definitions.partners)
     reps = backend.execute(definitions.reps)
     return partners, reps
+
+
+def _register(backend: Any, name: str, table: pa.Table) -> None:
+    """Make ``table`` visible to ``backend`` under ``name`` as a temporary view."""
+    session = getattr(backend, "_session", None)
+    if getattr(backend, "name", "") == "pyspark" and session is not None:
+        # straight from Arrow: the pandas route loses nulls of integer columns
+        session.createDataFrame(table).createOrReplaceTempView(name)
+        return
+    backend.create_view(name, ibis.memtable(table), overwrite=True)
 
 
 def _feature_order(columns: Iterable[str], config: FeatureConfig) -> list[str]:
@@ -193,12 +203,15 @@ def _as_of(ci: pd.Series, stamps: Sequence[pd.Timestamp]) -> pd.Series:
 
 
 def _finish_partners(
-    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], names: list[str]
+    raw: pd.DataFrame,
+    stamps: Sequence[pd.Timestamp],
+    names: list[str],
+    prepared: Prepared,
 ) -> pd.DataFrame:
     raw = raw.sort_values(["ci", "partner_id"], kind="stable").reset_index(drop=True)
     out = pd.DataFrame(
         {
-            "partner_id": raw["partner_id"].astype("str"),
+            "partner_id": prepared.decode("partner", raw["partner_id"]),
             "as_of": _as_of(raw["ci"], stamps),
         }
     )
@@ -212,15 +225,15 @@ def _finish_partners(
 
 
 def _finish_reps(
-    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], config: FeatureConfig
+    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], prepared: Prepared
 ) -> pd.DataFrame:
     raw = raw.sort_values(["ci", "partner_id", "rep_id"], kind="stable").reset_index(
         drop=True
     )
     out = pd.DataFrame(
         {
-            "partner_id": raw["partner_id"].astype("str"),
-            "rep_id": raw["rep_id"].astype("str"),
+            "partner_id": prepared.decode("partner", raw["partner_id"]),
+            "rep_id": prepared.decode("rep", raw["rep_id"]),
             "as_of": _as_of(raw["ci"], stamps),
         }
     )

@@ -27,7 +27,7 @@ import ibis
 import ibis.expr.types as ir
 
 from ghost_model.features.config import FeatureConfig
-from ghost_model.features.prepare import SCHEMAS
+from ghost_model.features.prepare import coded_schema
 
 KEYS = ("partner_id", "ci")
 FAR_DAY = 2**30
@@ -47,7 +47,7 @@ def input_tables(present: tuple[str, ...]) -> dict[str, ir.Table]:
     """Unbound Ibis tables named after the prepared inputs that are present."""
     out: dict[str, ir.Table] = {}
     for name in ("cutoffs", *present):
-        schema = ibis.Schema.from_pyarrow(SCHEMAS[name])
+        schema = ibis.Schema.from_pyarrow(coded_schema(name))
         out[name] = ibis.table(schema, name=f"gm_{name}")
     return out
 

@@ -9,10 +9,12 @@ count, window and join is left to the definitions themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ghost_model.dataset import Dataset
 from ghost_model.features.config import FeatureConfig
@@ -77,12 +79,38 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
-"""The prepared input tables and their column types."""
+"""The prepared input tables and their column types, ids still as text."""
+
+ID_COLUMNS: dict[str, str] = {"partner_id": "partner", "rep_id": "rep", "psm_id": "psm"}
+"""Id columns and their dictionary; inside the definitions ids are int32 codes."""
+
+
+def coded_schema(name: str) -> pa.Schema:
+    """The schema the definitions see: :data:`SCHEMAS` with ids as int32 codes."""
+    return pa.schema(
+        [
+            pa.field(f.name, pa.int32()) if f.name in ID_COLUMNS else f
+            for f in SCHEMAS[name]
+        ]
+    )
+
+
+@dataclass
+class Prepared:
+    """Prepared Arrow inputs and the dictionaries that decode their id codes."""
+
+    tables: dict[str, pa.Table]
+    ids: dict[str, pa.Array]
+
+    def decode(self, kind: str, codes: pd.Series) -> pd.Series:
+        """The ids (str) of integer codes of dictionary ``kind``."""
+        values = self.ids[kind].take(pa.array(codes.to_numpy(dtype="int64")))
+        return pd.Series(values.to_pandas(), index=codes.index).astype("str")
 
 
 def prepare_tables(
     dataset: Dataset, cutoffs: Sequence[pd.Timestamp], config: FeatureConfig
-) -> dict[str, pa.Table]:
+) -> Prepared:
     """The prepared inputs of the definitions, one Arrow table per present table.
 
     Parameters
@@ -96,8 +124,10 @@ def prepare_tables(
 
     Returns
     -------
-    dict of str to pyarrow.Table
-        ``cutoffs`` plus one entry per contract table the dataset holds.
+    Prepared
+        ``cutoffs`` plus one Arrow table per contract table the dataset holds, ids
+        replaced by int32 codes into sorted dictionaries (so codes do not depend on
+        row order), and those dictionaries.
     """
     zone = dataset.timezone
     frames: dict[str, pd.DataFrame] = {
@@ -106,10 +136,33 @@ def prepare_tables(
     for name, prepare in _PREPARERS.items():
         if dataset.has(name):
             frames[name] = prepare(dataset.tables[name], zone)
-    return {
+    tables = {
         name: pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
         for name, frame in frames.items()
     }
+    return _encode_ids(tables)
+
+
+def _encode_ids(tables: dict[str, pa.Table]) -> Prepared:
+    """Replace id columns by int32 codes into one sorted dictionary per id kind."""
+    ids: dict[str, pa.Array] = {}
+    for column, kind in ID_COLUMNS.items():
+        parts = [t[column] for t in tables.values() if column in t.column_names]
+        if not parts:
+            ids[kind] = pa.array([], pa.string())
+            continue
+        chunks = [c for part in parts for c in part.chunks]
+        values = pc.unique(pa.chunked_array(chunks, pa.string())).drop_null()
+        ids[kind] = values.take(pc.sort_indices(values))
+    coded = {}
+    for name, table in tables.items():
+        for column, kind in ID_COLUMNS.items():
+            if column in table.column_names:
+                codes = pc.index_in(table[column], value_set=ids[kind]).cast(pa.int32())
+                index = table.column_names.index(column)
+                table = table.set_column(index, column, codes)
+        coded[name] = table
+    return Prepared(tables=coded, ids=ids)
 
 
 def _cutoff_frame(

@@ -103,7 +103,9 @@ def random_dataset(
     )
     if "partners" in tables:
         signed = instants(partners, -400, 30)
-        terminated = instants(partners, days / 2, days).where(rng.random(partners) < 0.2)
+        terminated = instants(partners, days / 2, days).where(
+            rng.random(partners) < 0.2
+        )
         out["partners"] = pd.DataFrame(
             {
                 "partner_id": pd.Series(ids, dtype="str"),
