@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trees", type=int, default=None, help="number of boosting rounds"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="LightGBM threads (default 2; use 1 on a machine busy with other work)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"folds": args.folds, "horizon_days": args.horizon_days}
     if args.trees is not None:
         overrides["num_boost_round"] = args.trees
+    if args.threads is not None:
+        overrides["params"] = TrainConfig().params | {"num_threads": args.threads}
     outcome = train(
         args.data, TrainConfig(**overrides), Settings(), promote=args.promote
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,31 +103,36 @@ def ensure_experiment(settings: Settings, client: MlflowClient) -> str:
 # the MLflow model ------------------------------------------------------------------
 
 
-class PartnerRiskPyfunc(PythonModel):
-    """The MLflow face of a :class:`PartnerRiskModel` saved as plain files."""
+# MLflow warns at class creation when ``predict`` has no type hints; the logged
+# signature describes the input instead, so that warning is expected here.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Add type hints", category=UserWarning)
 
-    model: PartnerRiskModel
+    class PartnerRiskPyfunc(PythonModel):
+        """The MLflow face of a :class:`PartnerRiskModel` saved as plain files."""
 
-    def load_context(self, context: Any) -> None:
-        """Read the model from the logged ``model`` artifact folder."""
-        self.model = PartnerRiskModel.load(Path(context.artifacts["model"]))
+        model: PartnerRiskModel
 
-    def predict(  # type: ignore[no-untyped-def]
-        self, context, model_input, params=None
-    ) -> pd.DataFrame:
-        """Calibrated probability and raw log-odds for each input row.
+        def load_context(self, context: Any) -> None:
+            """Read the model from the logged ``model`` artifact folder."""
+            self.model = PartnerRiskModel.load(Path(context.artifacts["model"]))
 
-        The inputs carry no type hints on purpose: MLflow would read them as a
-        schema; the logged signature describes the input instead.
-        """
-        frame = pd.DataFrame(model_input)
-        return pd.DataFrame(
-            {
-                "probability": self.model.predict_proba(frame),
-                "raw_score": self.model.predict_raw(frame),
-            },
-            index=frame.index,
-        )
+        def predict(  # type: ignore[no-untyped-def]
+            self, context, model_input, params=None
+        ) -> pd.DataFrame:
+            """Calibrated probability and raw log-odds for each input row.
+
+            The inputs carry no type hints on purpose: MLflow would read them as a
+            schema; the logged signature describes the input instead.
+            """
+            frame = pd.DataFrame(model_input)
+            return pd.DataFrame(
+                {
+                    "probability": self.model.predict_proba(frame),
+                    "raw_score": self.model.predict_raw(frame),
+                },
+                index=frame.index,
+            )
 
 
 def model_signature(model: PartnerRiskModel, example: pd.DataFrame) -> Any:
