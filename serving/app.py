@@ -38,13 +38,13 @@ from ghost_model.settings import Settings
 from serving.auth import KeyRing
 from serving.deps import AdminKey, ApiKey, AppSettings, CurrentState
 from serving.errors import RequestFieldError
-from serving.limits import BodyLimitMiddleware
 from serving.live import (
     LiveScorer,
     check_single_partner,
     resolve_day,
     score_activity,
 )
+from serving.middleware import BodyLimitMiddleware, ModelVersionMiddleware
 from serving.schemas import (
     ActivityRequest,
     ActivityResponse,
@@ -122,10 +122,12 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
+    holder = StateHolder()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ModelVersionMiddleware, holder=holder)
     app.state.settings = settings
     app.state.keys = keys or KeyRing.from_settings(settings)
-    app.state.holder = StateHolder()
+    app.state.holder = holder
     app.state.loader = loader
     app.state.live_scorer = live_scorer
     app.state.settle_gc = settle_gc

@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from ghost_model.settings import Settings
 from serving.auth import KEY_HEADER, KeyRing, Role
+from serving.middleware import STATE_SCOPE_KEY
 from serving.state import ServiceState
 
 api_key_header = APIKeyHeader(
@@ -26,7 +27,7 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_state(request: Request) -> ServiceState:
     """The current model and snapshot; 503 until they are loaded."""
-    state: ServiceState | None = request.app.state.holder.current
+    state: ServiceState | None = request.scope.get(STATE_SCOPE_KEY)
     if state is None:
         raise HTTPException(
             status_code=503,

@@ -241,6 +241,16 @@ def test_refuse_route_without_valid_key(
     assert "x-api-key" in answer.headers["www-authenticate"].lower()
 
 
+@pytest.mark.parametrize("key", [API_KEY, None])
+def test_name_model_version_in_every_answer_header(
+    service: Service, key: str | None
+) -> None:
+    """Check that answers, errors included, name the served version in a header."""
+    with service.client(key=key) as client:
+        answer = client.post("/v1/scores", json={"partner_ids": []})
+    assert answer.headers["x-model-version"] == service.registry.version
+
+
 def test_refuse_reload_with_api_key(api: httpx.Client) -> None:
     """Check that a valid non-admin key gets 403 (not 401) on the admin route."""
     answer = api.post("/v1/admin/reload")
@@ -473,7 +483,7 @@ def test_switch_versions_atomically_under_load(service: Service) -> None:
                     "/v1/scores", json={"partner_ids": ["P001", "P003"]}
                 )
                 body = answer.json()
-                versions = {body["model_version"]}
+                versions = {body["model_version"], answer.headers["x-model-version"]}
                 versions |= {r["model_version"] for r in body["results"]}
                 seen.append((answer.status_code, versions))
         return seen

@@ -1,11 +1,20 @@
-"""The request body limit: a JSON 413 before a large body is read into memory."""
+"""ASGI middleware: the request body limit, and the model version on every answer.
+
+* :class:`BodyLimitMiddleware` answers a JSON 413 before a large body is read.
+* :class:`ModelVersionMiddleware` adds ``X-Model-Version`` (the concrete version of
+  the served model) to every answer, errors included, once a model is loaded.
+"""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.state import dumps
+from serving.state import StateHolder, dumps
+
+VERSION_HEADER = b"x-model-version"
+STATE_SCOPE_KEY = "ghost_model.state"
+"""Where a request keeps the state it started with (read by the routes)."""
 
 
 class BodyTooLargeError(HTTPException):
@@ -82,3 +91,35 @@ def declared_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class ModelVersionMiddleware:
+    """Fix each request's state at its start; name its version in a header.
+
+    The state is put in the request's scope, so the route answers from the very
+    state whose version the header names, even when a reload swaps it meanwhile.
+    """
+
+    def __init__(self, app: ASGIApp, holder: StateHolder) -> None:
+        self.app = app
+        self.holder = holder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.holder.current
+        if state is None:
+            await self.app(scope, receive, send)
+            return
+        scope[STATE_SCOPE_KEY] = state
+        version = state.model_version.encode("latin-1", "replace")
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.append((VERSION_HEADER, version))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
