@@ -147,7 +147,9 @@ def load_mapped_dataset(
         Set aside rows that break the contract (with a reason each) instead of
         raising on the first one.
     quarantine_dir
-        Where the validator writes quarantined rows.
+        Where the validator writes quarantined rows (``<table>.csv``); default: a
+        ``quarantine`` folder beside ``dataset.yaml``, and for a mapping file of its
+        own none (quarantined rows are then only logged).
     data_dir
         Folder of the export's files; overrides the mapping's ``data_dir``.
 
@@ -161,6 +163,8 @@ def load_mapped_dataset(
     config, body, base_dir = read_mapping(mapping_file)
     folder = Path(data_dir) if data_dir is not None else base_dir
     mapped = map_tables(body, config, data_dir=folder, mapping_file=str(mapping_file))
+    if quarantine_dir is None:
+        quarantine_dir = _default_quarantine_dir(Path(mapping_file))
     dataset: Dataset = validate_tables(
         mapped.tables,
         config,
@@ -170,6 +174,15 @@ def load_mapped_dataset(
     )
     dataset.source = str(mapping_file)
     return dataset
+
+
+def _default_quarantine_dir(path: Path) -> Path | None:
+    """Beside ``dataset.yaml`` (as for a folder of tables); none for a mapping file."""
+    if path.is_dir():
+        return path / "quarantine"
+    if path.name == DATASET_FILE:
+        return path.parent / "quarantine"
+    return None
 
 
 def read_mapping(path: str | Path) -> tuple[DatasetConfig, dict[str, Any], Path]:

@@ -149,3 +149,34 @@ def test_load_mapped_dataset_crm_strict_mode_names_the_rule(tmp_path: Path) -> N
 
     with pytest.raises(DataContractError, match=r"partner_id"):
         load_mapped_dataset(EXAMPLES / "crm-sales-opportunities.yaml", data_dir=export)
+
+
+def test_load_mapped_dataset_quarantine_beside_dataset_yaml(tmp_path: Path) -> None:
+    """Check that a mapped folder quarantines into a folder beside dataset.yaml."""
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    pd.DataFrame(
+        {
+            "opportunity_id": ["A1", "A2"],
+            "sales_agent": ["Ann Lee", "Bo Kim"],
+            "product": ["GTX", "GTX"],
+            "account": ["Acme", None],
+            "deal_stage": ["Won", "Engaging"],
+            "engage_date": ["2017-01-02", "2017-02-03"],
+            "close_date": ["2017-02-01", None],
+            "close_value": ["10", None],
+        }
+    ).to_csv(folder / "sales_pipeline.csv", index=False)
+    pd.DataFrame({"account": ["Acme"], "office_location": ["Kenya"]}).to_csv(
+        folder / "accounts.csv", index=False
+    )
+    mapping = EXAMPLES / "crm-sales-opportunities.yaml"
+    (folder / "dataset.yaml").write_text(
+        "timezone: UTC\nextract_time: 2018-01-01\n"
+        f"mapping: {{file: {mapping}, data_dir: .}}\n",
+        encoding="utf-8",
+    )
+    dataset = load_dataset(folder, quarantine=True)
+
+    assert dataset.row_counts["deals"]["quarantined"] == 1
+    assert (folder / "quarantine" / "deals.csv").is_file()
