@@ -144,7 +144,7 @@ def _roster_multiplier(
 
 def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.ndarray]:
     """Deal registrations and their pipeline: rep, close time, outcome, stage."""
-    partners, days = world.partners, world.days
+    partners, days, p = world.partners, world.days, world.params
     s_sell, s_dist, s_prio = c.severity
     rate = (
         partners.deal_rate[c.rows, None].astype(np.float32)
@@ -152,9 +152,9 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
         * c.burst
         * c.ramp
         * c.roster
-        * (1.0 - 0.25 * s_sell)
-        * (1.0 - 0.2 * s_dist)
-        * (1.0 - 0.45 * s_prio)
+        * (1.0 - p.deal_rate_drop[SELL] * s_sell)
+        * (1.0 - p.deal_rate_drop[DIST] * s_dist)
+        * (1.0 - p.deal_rate_drop[PRIO] * s_prio)
         * (c.alive & ~c.silent)
     )
     row, day = _poisson_events(rng, rate)
@@ -162,9 +162,10 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
     partner = c.rows[row]
     sell, dist = s_sell[row, day], s_dist[row, day]
 
-    win = partners.win_rate[partner] * (1.0 - 0.7 * sell) * (1.0 - 0.15 * dist)
-    stalls = rng.random(len(day)) < 0.06 + 0.45 * sell
-    to_close = rng.lognormal(np.log(30.0 * (1.0 + 1.5 * sell)), 0.6)
+    win = partners.win_rate[partner] * (1.0 - p.win_rate_drop * sell)
+    win *= 1.0 - 0.15 * dist
+    stalls = rng.random(len(day)) < p.stall_share[0] + p.stall_share[1] * sell
+    to_close = rng.lognormal(np.log(30.0 * (1.0 + p.close_time_growth * sell)), 0.6)
     closed = at + np.where(stalls, rng.uniform(150.0, 420.0, len(day)), to_close)
     closed = np.where(stalls & (rng.random(len(day)) < 0.6), np.inf, closed)
     ended = partners.terminated[partner]
@@ -211,7 +212,7 @@ def _interactions(
     rng: np.random.Generator, world: World, c: Chunk
 ) -> dict[str, np.ndarray]:
     """Inbound questions, consultations, reports and others; PSM outreach."""
-    partners = world.partners
+    partners, p = world.partners, world.params
     s_sell, s_dist, s_prio = c.severity
     base = (
         partners.inbound_rate[c.rows, None].astype(np.float32)
@@ -223,9 +224,9 @@ def _interactions(
         * c.alive
     )
     kinds = [
-        0.45 * (1.0 - 0.75 * s_dist) * (1.0 + 0.3 * s_sell),
-        0.30 * (1.0 - 0.8 * s_dist),
-        0.12 * (1.0 + 1.5 * s_dist),
+        0.45 * (1.0 - p.question_drop * s_dist) * (1.0 + 0.3 * s_sell),
+        0.30 * (1.0 - p.consultation_drop * s_dist),
+        0.12 * (1.0 + p.report_growth * s_dist),
         0.13 * (1.0 - 0.3 * s_dist),
     ]
     parts = []
@@ -245,7 +246,7 @@ def _interactions(
     parts.append((row, day, np.ones(len(row), dtype=np.int64), out_kind))
 
     row, day, direction, kind = (
-        np.concatenate([p[i] for p in parts]) for i in range(4)
+        np.concatenate([part[i] for part in parts]) for i in range(4)
     )
     at = day + _business_time(rng, len(day))
     partner = c.rows[row]
@@ -283,7 +284,8 @@ def _responses(
     dist = c.severity[DIST][row, day].astype(float)
     silent = c.silent[row, day]
     n = len(day)
-    vendor_hours = median * np.maximum(load, 0.3) ** 1.6 * (1.0 + 1.5 * dist)
+    growth = world.params.response_growth
+    vendor_hours = median * np.maximum(load, 0.3) ** 1.6 * (1.0 + growth * dist)
     vendor_hours *= rng.lognormal(0.0, 0.8, n)
     unanswered = 0.02 + 0.1 * np.clip(load - 1.0, 0.0, 2.0) + 0.25 * dist
     unanswered = np.where(kind >= 2, 0.7, unanswered)
@@ -298,13 +300,14 @@ def _responses(
 
 def _views(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.ndarray]:
     """Portal and shared-sheet views by the partner's reps."""
+    p = world.params
     s_sell, s_dist, s_prio = c.severity
     rate = (
         world.partners.view_rate[c.rows, None].astype(np.float32)
         * world.season["views"][None, :]
         * c.burst**0.4
         * c.ramp
-        * (1.0 - 0.75 * s_dist)
+        * (1.0 - p.view_drop * s_dist)
         * (1.0 - 0.25 * s_sell)
         * (1.0 - 0.3 * s_prio)
         * np.where(c.silent, 0.1, 1.0)
@@ -335,8 +338,12 @@ def _poisson_events(
 
 
 def _business_time(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Time of day (fraction) around Japanese office hours."""
-    return np.clip(rng.normal(14.0, 2.5, n), 8.5, 20.5) / 24.0
+    """Time of day (fraction) around Japanese office hours (08:30 - 20:30)."""
+    hours = rng.normal(14.0, 2.5, n)
+    outside = (hours < 8.5) | (hours > 20.5)
+    hours[outside] = rng.uniform(9.0, 18.0, int(outside.sum()))
+    out: np.ndarray = hours / 24.0
+    return out
 
 
 def choose_reps(

@@ -40,7 +40,11 @@ ASSETS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SimulationParams:
-    """Every tunable number of the simulator; the defaults tell the default story."""
+    """The simulator's knobs; the defaults tell the default story.
+
+    Smaller shape constants (time of day, channel and asset mixes, kind mixes of
+    outbound messages) stay in the code that uses them.
+    """
 
     # partners: tier mix, deals per month (median) and size (rep slots) per tier
     tier_shares: tuple[float, ...] = (0.05, 0.15, 0.35, 0.45)
@@ -85,6 +89,17 @@ class SimulationParams:
     lag_priority_to_silence: float = 60.0
     ramp_days: float = 30.0
     recovery_share: float = 0.3
+    # what a fully developed stage does (severity 1)
+    deal_rate_drop: tuple[float, ...] = (0.25, 0.2, 0.45)
+    win_rate_drop: float = 0.7
+    close_time_growth: float = 1.5
+    stall_share: tuple[float, float] = (0.06, 0.45)
+    question_drop: float = 0.75
+    consultation_drop: float = 0.8
+    report_growth: float = 1.5
+    view_drop: float = 0.75
+    response_growth: float = 1.5
+    seller_exit_share: float = 0.65
     terminate_after_silence: float = 0.45
     abrupt_termination_share: float = 0.012
 

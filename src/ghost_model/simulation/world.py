@@ -514,7 +514,7 @@ def draw_reps(
     # priority: sellers leave, replacements rarely sell
     prio = episodes.onset[slot_partner, PRIO]
     on_seat = (joined <= prio[:, None]) & (left > prio[:, None]) & ~never
-    goes = on_seat & (rng.random((s, MAX_REPS_PER_SLOT)) < 0.65)
+    goes = on_seat & (rng.random((s, MAX_REPS_PER_SLOT)) < p.seller_exit_share)
     new_left = prio[:, None] + rng.uniform(3.0, 75.0, (s, MAX_REPS_PER_SLOT))
     left = np.where(goes, np.minimum(left, new_left), left)
     follows = np.zeros_like(goes)
