@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from ghost_model.errors import ModelNotReadyError
 
@@ -33,6 +34,21 @@ _COLUMNS = (
     "probability DOUBLE, risk_band VARCHAR, model_name VARCHAR, model_version VARCHAR, "
     "score_json VARCHAR NOT NULL, PRIMARY KEY (partner_id, lang)"
 )
+
+
+_SCHEMA = pa.schema(
+    [
+        ("partner_id", pa.string()),
+        ("lang", pa.string()),
+        ("as_of", pa.string()),
+        ("probability", pa.float64()),
+        ("risk_band", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("score_json", pa.string()),
+    ]
+)
+_NAMES = tuple(_SCHEMA.names)
 
 
 def write_snapshot(
@@ -62,12 +78,14 @@ def write_snapshot(
         for lang, records in records_by_lang.items()
         for record in records
     ]
+    batch = pa.Table.from_pylist(
+        [dict(zip(_NAMES, row, strict=True)) for row in rows], schema=_SCHEMA
+    )
     with duckdb.connect(str(tmp)) as con:
         con.execute(f"CREATE TABLE {SNAPSHOT_TABLE} ({_COLUMNS})")
-        if rows:
-            con.executemany(
-                f"INSERT INTO {SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+        con.register("batch", batch)
+        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} SELECT * FROM batch")
+        con.unregister("batch")
     os.replace(tmp, path)
     logger.info(
         "wrote the snapshot of %d scores in %s to %s",
