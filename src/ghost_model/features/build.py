@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -147,13 +148,23 @@ def compiled_sql(config: FeatureConfig, present: tuple[str, ...]) -> tuple[str, 
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _database() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process; each build works on its own cursor."""
+    con = duckdb.connect()
+    # Inside Jupyter without ipywidgets DuckDB refuses to change this setting (it
+    # draws no bar there either), so there is nothing to switch off.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def _run_duckdb(
     prepared: dict[str, pa.Table], present: tuple[str, ...], config: FeatureConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     partner_sql, rep_sql = compiled_sql(config, present)
-    con = duckdb.connect()
+    con = _database().cursor()
     try:
-        con.execute("SET enable_progress_bar = false")
         for name, table in prepared.items():
             con.register(f"gm_{name}", table)
         partners = con.sql(partner_sql).to_arrow_table().to_pandas()
