@@ -63,7 +63,7 @@ class DatasetConfig:
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], source: str) -> DatasetConfig:
-        """Build a configuration from already parsed YAML, naming ``source`` in errors."""
+        """Build a configuration from parsed YAML, naming ``source`` in errors."""
         for key in ("timezone", "extract_time"):
             if key not in raw or raw[key] in (None, ""):
                 raise DataContractError(
@@ -71,10 +71,14 @@ class DatasetConfig:
                     "'timezone: Asia/Tokyo' and 'extract_time: 2024-12-31T23:59:59'"
                 )
         timezone = check_timezone(str(raw["timezone"]), source)
-        extract_time = to_utc_instant(raw["extract_time"], timezone, f"{source}: extract_time")
+        extract_time = to_utc_instant(
+            raw["extract_time"], timezone, f"{source}: extract_time"
+        )
         mapping = raw.get("mapping")
         if mapping is not None and not isinstance(mapping, dict):
-            raise DataContractError(f"{source}: 'mapping' must be a mapping, got {mapping!r}")
+            raise DataContractError(
+                f"{source}: 'mapping' must be a mapping, got {mapping!r}"
+            )
         return cls(
             timezone=timezone,
             extract_time=extract_time,
@@ -153,7 +157,7 @@ def to_utc_instant(value: Any, timezone: str, where: str) -> pd.Timestamp:
         raise DataContractError(
             f"{where}: {value!r} is not a date or an ISO timestamp"
         ) from exc
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise DataContractError(f"{where}: {value!r} is not a date or an ISO timestamp")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
