@@ -496,9 +496,14 @@ def _responses(
     return joined.group_by("partner_id", "ci").aggregate(
         asked_m=_count(recent),
         answered_m=_count(recent & answered),
-        resp_med_m=joined.resp_hours.median(where=recent & answered),
-        resp_med_prev_m=joined.resp_hours.median(where=~recent & answered),
+        resp_med_m=_answer_hours(joined, recent & answered).median(),
+        resp_med_prev_m=_answer_hours(joined, ~recent & answered).median(),
     )
+
+
+def _answer_hours(joined: ir.Table, keep: ir.BooleanValue) -> ir.FloatingValue:
+    """Answer times where ``keep`` holds, else missing (medians skip missing)."""
+    return ibis.ifelse(keep, joined.resp_hours, None).cast("float64")
 
 
 def _view_windows(views: ir.Table, cut: ir.Table, config: FeatureConfig) -> ir.Table:
