@@ -24,6 +24,8 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
@@ -36,9 +38,9 @@ from ghost_model.contract import TIMESTAMP_DTYPE, ColumnSpec, TableSpec
 
 STR_DTYPE: Final = "str"
 
-_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)$"
-_FLOAT_INTEGER = r"^[+-]?\d+\.0*$"
+_OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 _NUMERIC_ID = r"^[+-]?\d+(?:\.0*)?$"
+_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,10 @@ def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
         return _floats_to_id(values)
     text = to_text(values)
     if text.str.contains(".", regex=False).any():
-        numeric = text.str.fullmatch(_NUMERIC_ID)
-        if bool(numeric[text.notna()].all()):
-            text = text.str.replace(r"\.0*$", "", regex=True)
+        numeric = matches(text, _NUMERIC_ID)
+        if bool(numeric[text.notna().to_numpy()].all()):
+            stripped = pc.replace_substring_regex(pa.array(text), r"\.0*$", "")
+            text = pd.Series(stripped, index=text.index, dtype=STR_DTYPE)
     return text, []
 
 
@@ -155,8 +158,8 @@ def to_timestamp(
         return _localize(values, timezone)
     text = to_text(values)
     present = text.notna().to_numpy()
-    offset = text.str.contains(_OFFSET, regex=True, na=False)
-    aware = offset.to_numpy()
+    aware = matches(text, _OFFSET)
+    offset = pd.Series(aware, index=text.index)
     out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
     if aware.any():
         out[aware] = _parse_iso(text[offset], utc=True).dt.tz_convert("UTC")
@@ -180,9 +183,22 @@ def to_number(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]
     if is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype):
         return values.astype("float64"), []
     text = to_text(values)
-    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-    failed = (text.notna() & numbers.isna()).to_numpy()
-    return numbers, [(failed, "not a number")]
+    readable = matches(text, _NUMBER)
+    strings = pc.if_else(pa.array(readable), pa.array(text), None)
+    numbers = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
+    failed = text.notna().to_numpy() & ~readable
+    return pd.Series(numbers, index=values.index, dtype="float64"), [
+        (failed, "not a number")
+    ]
+
+
+def matches(text: pd.Series, pattern: str) -> np.ndarray:
+    """Where ``text`` matches the regular expression ``pattern`` (missing: False).
+
+    Runs in Arrow's RE2 engine, several times faster than the ``str`` accessor.
+    """
+    found = pc.match_substring_regex(pa.array(text, type=pa.large_string()), pattern)
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:

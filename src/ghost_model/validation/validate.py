@@ -171,15 +171,14 @@ def validate_table(
     present = [c for c in spec.column_names if c in raw.columns]
     frame, failures = coerce_table(raw[present], spec, config.timezone)
 
-    duplicate = exact_duplicates(frame, raw, failures, spec.key)
-    kept = frame[~duplicate]
-    kept_failures = [
-        ParseFailure(f.column, f.mask[~duplicate], f.rule) for f in failures
-    ]
+    duplicate = exact_duplicates(frame, raw, failures, spec.event_time)
+    kept, kept_failures = _without(frame, failures, duplicate)
     violations = find_violations(kept, spec, config.extract_time, kept_failures)
 
     bad = violations["row"].unique()
-    accepted = kept.drop(index=pd.Index(bad)).reset_index(drop=True)
+    accepted = kept.drop(index=pd.Index(bad)) if len(bad) else kept
+    if len(accepted) < len(frame):
+        accepted = accepted.reset_index(drop=True)
     rejected = _rejected_rows(raw, violations)
     counts = {
         "read": len(raw),
@@ -190,29 +189,52 @@ def validate_table(
     return TableResult(name, origin, raw, accepted, violations, rejected, counts)
 
 
+def _without(
+    frame: pd.DataFrame, failures: list[ParseFailure], dropped: np.ndarray
+) -> tuple[pd.DataFrame, list[ParseFailure]]:
+    """``frame`` and its failures without the ``dropped`` rows (no copy if none)."""
+    if not dropped.any():
+        return frame, failures
+    kept = ~dropped
+    return frame[kept], [ParseFailure(f.column, f.mask[kept], f.rule) for f in failures]
+
+
 def exact_duplicates(
     frame: pd.DataFrame,
     raw: pd.DataFrame,
     failures: list[ParseFailure],
-    key: str | None,
+    event_time: str,
 ) -> np.ndarray:
     """Rows equal to an earlier row in every contract column (the first is kept).
 
     Values are compared once converted, so ``12345.0`` and ``12345`` or one instant
     written with two offsets are equal; a value that could not be converted is compared
-    as written. With a key column, only rows sharing a key can be duplicates, which
-    keeps the full-row comparison to those few rows.
+    as written. Duplicates share their event time, so rows whose event time is unique
+    are ruled out first on the integer instants, which keeps the costly full-row
+    comparison (hashing text columns) to the few rows left.
     """
-    compared = frame.copy(deep=False)
-    for column in {f.column for f in failures}:
-        compared[column] = raw[column].astype("str")
-    if key is None:
-        return compared.duplicated(keep="first").to_numpy()
-    keys = compared[key]
-    candidates = (keys.duplicated(keep=False) | keys.isna()).to_numpy()
+    instants = frame[event_time].to_numpy(dtype="int64", na_value=np.iinfo("int64").min)
+    candidates = _shared(instants)
     out = np.zeros(len(frame), dtype=bool)
-    if candidates.any():
-        out[candidates] = compared[candidates].duplicated(keep="first").to_numpy()
+    if not candidates.any():
+        return out
+    compared = frame[candidates].copy()
+    for column in {f.column for f in failures}:
+        compared[column] = raw.loc[candidates, column].astype("str")
+    out[candidates] = compared.duplicated(keep="first").to_numpy()
+    return out
+
+
+def _shared(values: np.ndarray) -> np.ndarray:
+    """Where a value occurs more than once (a sort: faster than hashing here)."""
+    order = np.argsort(values)
+    ordered = values[order]
+    equal = ordered[1:] == ordered[:-1]
+    shared = np.zeros(len(values), dtype=bool)
+    shared[1:] |= equal
+    shared[:-1] |= equal
+    out = np.empty(len(values), dtype=bool)
+    out[order] = shared
     return out
 
 
