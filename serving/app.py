@@ -26,7 +26,6 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -35,13 +34,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ghost_model import __version__
 from ghost_model.settings import Settings
+from serving.answers import check_activity_size, scores_answer
 from serving.auth import KeyRing
 from serving.deps import AdminKey, ApiKey, AppSettings, CurrentState
 from serving.errors import RequestFieldError
+from serving.fastpath import ScoresFastPath
 from serving.live import (
     LiveScorer,
     check_single_partner,
-    resolve_day,
+    import_live_path,
     score_activity,
 )
 from serving.middleware import BodyLimitMiddleware, ModelVersionMiddleware
@@ -89,6 +90,7 @@ def create_app(
     live_scorer: LiveScorer = score_activity,
     keys: KeyRing | None = None,
     settle_gc: bool = True,
+    fast_path: bool = True,
 ) -> FastAPI:
     """Build the service.
 
@@ -107,6 +109,9 @@ def create_app(
     settle_gc
         Collect and freeze the heap after each load, so garbage collection does not
         walk the model and snapshot while requests are served.
+    fast_path
+        Answer valid score requests without the framework's routing (same bytes;
+        see :mod:`serving.fastpath`).
 
     Returns
     -------
@@ -123,10 +128,13 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     holder = StateHolder()
+    keys = keys or KeyRing.from_settings(settings)
+    # Innermost first: each added middleware wraps the ones added before it.
+    app.add_middleware(ScoresFastPath, keys=keys, settings=settings, enabled=fast_path)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ModelVersionMiddleware, holder=holder)
     app.state.settings = settings
-    app.state.keys = keys or KeyRing.from_settings(settings)
+    app.state.keys = keys
     app.state.holder = holder
     app.state.loader = loader
     app.state.live_scorer = live_scorer
@@ -180,6 +188,8 @@ async def load_state(app: FastAPI) -> ServiceState | None:
         holder.error = f"{type(exc).__name__}: {exc}"
         log.error("could not load the model and snapshot: %s", holder.error)
         raise
+    if app.state.settle_gc:
+        await anyio.to_thread.run_sync(import_live_path)
     previous = holder.swap(state)
     pause = settle_memory() if app.state.settle_gc else 0.0
     log.info(
@@ -285,79 +295,6 @@ def add_routes(app: FastAPI) -> None:
             snapshot_as_of=state.snapshot.as_of,
         )
         return Response(dumps(ready.model_dump()), media_type=JSON)
-
-
-def scores_answer(
-    state: ServiceState, body: ScoresRequest, settings: Settings
-) -> bytes:
-    """The bytes of a scores answer: snapshot records joined, unknown ids listed."""
-    if len(body.partner_ids) > settings.max_batch_ids:
-        raise field_error(
-            "body.partner_ids",
-            f"{len(body.partner_ids)} partner ids in one request; at most "
-            f"{settings.max_batch_ids} (GHOST_MAX_BATCH_IDS), split the batch",
-        )
-    snapshot = state.snapshot
-    by_id = snapshot.records.get(body.lang)
-    if by_id is None:
-        raise conflict(
-            f"lang {body.lang!r}: the snapshot holds scores in "
-            f"{sorted(snapshot.records)}; ask for one of those or rescore with "
-            f"--lang {body.lang}"
-        )
-    if body.as_of is not None:
-        check_as_of(body.as_of, state)
-    found: list[bytes] = []
-    unknown: list[str] = []
-    for partner_id in dict.fromkeys(body.partner_ids):
-        record = by_id.get(partner_id)
-        if record is None:
-            unknown.append(partner_id)
-        else:
-            found.append(record)
-    return b"".join(
-        (
-            state.score_prefix[body.lang],
-            b",".join(found),
-            b'],"unknown_ids":',
-            orjson.dumps(unknown),
-            b"}",
-        )
-    )
-
-
-def check_as_of(as_of: str, state: ServiceState) -> None:
-    """409 unless ``as_of`` resolves to the snapshot's cutoff day."""
-    snapshot = state.snapshot
-    day = resolve_day(as_of, snapshot.timezone).isoformat()
-    if day != snapshot.as_of[:10]:
-        raise conflict(
-            f"as_of {as_of!r} resolves to {day}, but the snapshot holds scores as of "
-            f"{snapshot.as_of}; omit as_of, ask for {snapshot.as_of}, or post the "
-            "partner's activity to /v1/score-activity to score another day"
-        )
-
-
-def check_activity_size(body: ActivityRequest, limit: int) -> None:
-    """422 when the posted tables hold more rows than allowed."""
-    tables = body.tables
-    rows = sum(len(getattr(tables, name) or ()) for name in type(tables).model_fields)
-    if rows > limit:
-        raise field_error(
-            "body.tables",
-            f"{rows} rows posted; at most {limit} per request "
-            "(GHOST_MAX_ACTIVITY_ROWS); post fewer rows",
-        )
-
-
-def field_error(field: str, message: str) -> RequestFieldError:
-    """A 422 naming ``field``."""
-    return RequestFieldError.about(field, message)
-
-
-def conflict(message: str) -> StarletteHTTPException:
-    """A 409: the request is valid but does not fit the loaded snapshot."""
-    return StarletteHTTPException(status_code=409, detail=message)
 
 
 def reload_failed(

@@ -149,6 +149,17 @@ def check_model_tables(
     )
 
 
+def import_live_path() -> None:
+    """Import what live scoring needs, so a load can freeze it with the model.
+
+    Modules imported by the first live request would otherwise be new long-lived
+    objects that every full garbage collection walks again.
+    """
+    import ghost_model.features
+    import ghost_model.loaders
+    import ghost_model.scoring  # noqa: F401
+
+
 def resolve_day(text: str, timezone: str | None) -> dt.date:
     """The cutoff day of ``as_of``: a date, or a timestamp's day in ``timezone``.
 

@@ -9,6 +9,7 @@ registered in MLflow during the test session.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 import threading
@@ -560,7 +561,7 @@ def test_match_committed_openapi_document() -> None:
     )
 
 
-def fuzzed_app() -> FastAPI:
+def fuzzed_app(fast_path: bool = True) -> FastAPI:
     """An app on stand-ins with its state loaded, for in-process (ASGI) calls."""
     registry = StandInRegistry()
     app = create_app(
@@ -568,9 +569,52 @@ def fuzzed_app() -> FastAPI:
         loader=registry.load,
         live_scorer=stand_in_live,
         settle_gc=False,
+        fast_path=fast_path,
     )
     app.state.holder.swap(registry.load(app.state.settings))
     return app
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (b'{"partner_ids": ["P002", "nobody", "P001", "P002"]}', {}),
+        (b'{"partner_ids": [], "lang": "ja", "as_of": "2024-12-01"}', {}),
+        (b'{"partner_ids": ["P001"], "as_of": "2024-11-30"}', {}),
+        (b'{"partner_ids": ["P001"], "lang": "xx"}', {}),
+        (b'{"partner_ids": [NaN]}', {}),
+        (b'{"partner_ids": ["P001"]}', {"X-API-Key": "wrong-key-wrong-key-wrong"}),
+        (b'{"partner_ids": ["P001"]}', {"content-type": "text/plain"}),
+        (
+            b'{"partner_ids": ["P001"]}',
+            {"content-type": "application/json; charset=utf-8"},
+        ),
+        (orjson.dumps({"partner_ids": [f"P{i}" for i in range(51)]}), {}),
+    ],
+)
+def test_answer_alike_with_and_without_fast_path(
+    content: bytes, headers: dict[str, str]
+) -> None:
+    """Check that the fast path answers exactly as the route does, or defers to it."""
+
+    async def ask(fast_path: bool) -> httpx.Response:
+        transport = httpx.ASGITransport(app=fuzzed_app(fast_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+            return await c.post(
+                "/v1/scores",
+                content=content,
+                headers={"X-API-Key": API_KEY, "content-type": "application/json"}
+                | headers,
+            )
+
+    answers = [
+        (answer.status_code, answer.content, answer.headers)
+        for answer in (asyncio.run(ask(True)), asyncio.run(ask(False)))
+    ]
+    (status, body, fast_headers), (route_status, route_body, route_headers) = answers
+    assert (status, body) == (route_status, route_body)
+    assert fast_headers["content-type"] == route_headers["content-type"]
+    assert fast_headers["x-model-version"] == route_headers["x-model-version"]
 
 
 openapi_schema = schemathesis.openapi.from_path(OPENAPI_PATH)
