@@ -12,6 +12,7 @@ import yaml
 
 from ghost_model.contract import STAGES, TABLES, TIMESTAMP_DTYPE
 from ghost_model.errors import ConfigError
+from ghost_model.loaders import load_dataset, validate_tables
 from ghost_model.simulate import SimulatedEcosystem, simulate_ecosystem
 
 TRUTH_COLUMNS = [
@@ -79,9 +80,7 @@ def test_simulate_ecosystem_tables_pass_contract_strict(
     small_ecosystem: SimulatedEcosystem,
 ) -> None:
     """Check that the contract validation in strict mode accepts every row."""
-    validation = pytest.importorskip("ghost_model.validation")
-
-    dataset = validation.validate_tables(small_ecosystem.tables, small_ecosystem.config)
+    dataset = validate_tables(small_ecosystem.tables, small_ecosystem.config)
 
     for name, table in small_ecosystem.tables.items():
         counts = dataset.row_counts[name]
@@ -201,9 +200,7 @@ def test_load_dataset_simulated_folder_same_tables(
     small_ecosystem: SimulatedEcosystem, small_dataset_dir: Path
 ) -> None:
     """Check that the loader reads the written folder back unchanged."""
-    loaders = pytest.importorskip("ghost_model.loaders")
-
-    dataset = loaders.load_dataset(small_dataset_dir)
+    dataset = load_dataset(small_dataset_dir)
 
     for name in TABLES:
         pdt.assert_frame_equal(

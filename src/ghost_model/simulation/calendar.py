@@ -26,7 +26,9 @@ def season_multipliers(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     Returns
     -------
     dict[str, numpy.ndarray]
-        ``deals``, ``interactions`` and ``views`` multipliers (float32, one per date).
+        Multipliers (float32, one per date, mean one): ``budget`` (fiscal peaks and
+        holidays) and ``weekdays`` (weekends), which deals combine per partner, and
+        ``interactions`` and ``views``.
     """
     month = dates.month.to_numpy()
     day = dates.day.to_numpy()
@@ -48,14 +50,12 @@ def season_multipliers(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     weekend = weekday >= 5
     business = np.where(weekend, 0.12, 1.0)
     browsing = np.where(weekend, 0.35, 1.0)
-    deals = fiscal * holiday * business
-    interactions = np.sqrt(fiscal) * holiday * business
-    views = np.sqrt(fiscal) * np.sqrt(holiday) * browsing
     return {
         name: (values / values.mean()).astype(np.float32)
         for name, values in (
-            ("deals", deals),
-            ("interactions", interactions),
-            ("views", views),
+            ("budget", fiscal * holiday),
+            ("weekdays", business),
+            ("interactions", np.sqrt(fiscal) * holiday * business),
+            ("views", np.sqrt(fiscal) * np.sqrt(holiday) * browsing),
         )
     }

@@ -148,7 +148,7 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
     s_sell, s_dist, s_prio = c.severity
     rate = (
         partners.deal_rate[c.rows, None].astype(np.float32)
-        * _partner_season(world.season["deals"], partners.seasonality[c.rows])
+        * _partner_season(world.season, partners.seasonality[c.rows])
         * c.burst
         * c.ramp
         * c.roster
@@ -192,10 +192,13 @@ def _deals(rng: np.random.Generator, world: World, c: Chunk) -> dict[str, np.nda
     }
 
 
-def _partner_season(season: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """The calendar multiplier sharpened per partner, keeping its yearly mean."""
-    sharp = np.power(season[None, :], exponent[:, None].astype(np.float32))
-    out: np.ndarray = sharp / sharp.mean(axis=1, keepdims=True)
+def _partner_season(season: dict[str, np.ndarray], exponent: np.ndarray) -> np.ndarray:
+    """The deal calendar per partner: its budget cycle sharpened, weekends quiet.
+
+    The sharpened cycle keeps the partner's mean over the period.
+    """
+    sharp = np.power(season["budget"][None, :], exponent[:, None].astype(np.float32))
+    out: np.ndarray = sharp / sharp.mean(axis=1, keepdims=True) * season["weekdays"]
     return out
 
 
