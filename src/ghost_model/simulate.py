@@ -57,9 +57,10 @@ _NAME_TAILS = (
 class SimulatedEcosystem:
     """A simulated dataset: the six contract tables, their config and the truth.
 
-    ``truth`` has one row per partner: ``partner_id``, ``decline_start``,
-    ``root_stage``, ``silent_from``, ``recovered`` and ``terminated_at`` (missing
-    where not applicable).
+    ``truth`` has one row per partner: ``partner_id`` and ``root_stage`` (str),
+    ``decline_start``, ``silent_from`` and ``terminated_at`` (UTC instants; the
+    first two are local midnights) and ``recovered`` (nullable boolean), missing
+    where not applicable.
     """
 
     tables: dict[str, pd.DataFrame]
