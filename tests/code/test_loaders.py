@@ -261,3 +261,18 @@ def test_load_csv_with_bom_reads_header(tmp_path: Path) -> None:
     )
 
     assert load_dataset(tmp_path).table("deals")["deal_id"].tolist() == ["D1"]
+
+
+def test_load_csv_quoted_line_break_reads_value(tmp_path: Path) -> None:
+    """Check that a quoted field holding a line break is read as one value."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "partners.csv").write_text(
+        'partner_id,name\nP1,"Aoba\nSystems"\nP2,Fuji\n', encoding="utf-8"
+    )
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\n", encoding="utf-8"
+    )
+
+    partners = load_dataset(tmp_path).table("partners")
+
+    assert partners["name"].tolist() == ["Aoba\nSystems", "Fuji"]
