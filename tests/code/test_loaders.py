@@ -276,3 +276,17 @@ def test_load_csv_quoted_line_break_reads_value(tmp_path: Path) -> None:
     partners = load_dataset(tmp_path).table("partners")
 
     assert partners["name"].tolist() == ["Aoba\nSystems", "Fuji"]
+
+
+def test_load_simulated_ecosystem_round_trips(tmp_path: Path) -> None:
+    """Check that the simulator's Parquet dataset loads back unchanged and complete."""
+    from ghost_model.simulate import simulate_ecosystem, write_ecosystem
+
+    ecosystem = simulate_ecosystem(partners=40, months=6)
+    write_ecosystem(ecosystem, tmp_path)
+
+    dataset = load_dataset(tmp_path)
+
+    assert_same_tables(dataset.tables, ecosystem.tables)
+    assert all(c["quarantined"] == 0 for c in dataset.row_counts.values())
+    assert dataset.extract_time == ecosystem.config.extract_time
