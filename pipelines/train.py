@@ -216,9 +216,59 @@ def train(
     )
     seconds["logging"] = _lap(clock)
 
+    clock = time.perf_counter()
+    rerun_champion(table, feature_names, backtest, key, run.version, settings)
+    seconds["champion_rerun"] = _lap(clock)
+
     decision = promote_model(settings) if promote else None
     seconds["total"] = sum(seconds.values())
     return TrainOutcome(model, backtest, run, decision, seconds, separation)
+
+
+def rerun_champion(
+    table: pd.DataFrame,
+    feature_names: list[str],
+    backtest: BacktestResult,
+    key: str,
+    candidate_version: str,
+    settings: Settings,
+) -> float | None:
+    """Backtest the champion's recipe on this run's folds when its data differ.
+
+    The promotion gate compares candidate and champion on the same backtest; a
+    champion trained on other data is re-fitted with its own settings and
+    features on exactly this run's folds, and its PR-AUC is tagged on the
+    candidate. Returns that mean PR-AUC, or None when no re-run was needed.
+    """
+    import numpy as np
+
+    from ghost_model.backtest import model_pr_auc
+    from ghost_model.registry import champion_recipe, record_champion_rerun
+    from ghost_model.training import TrainConfig
+
+    recipe = champion_recipe(settings)
+    if recipe is None or recipe.backtest_key == key:
+        return None
+    features = [f for f in recipe.feature_names if f in table.columns]
+    if len(features) < len(recipe.feature_names):
+        log.warning(
+            "champion v%s used %d features this dataset lacks; backtesting it on "
+            "the %d it has",
+            recipe.version,
+            len(recipe.feature_names) - len(features),
+            len(features),
+        )
+    config = TrainConfig.from_dict(recipe.config) if recipe.config else TrainConfig()
+    scores = model_pr_auc(table, features or feature_names, backtest.folds, config)
+    mean = float(np.mean(scores))
+    record_champion_rerun(settings, candidate_version, recipe.version, mean)
+    log.info(
+        "champion v%s recipe on this backtest: PR-AUC %s (mean %.4f)",
+        recipe.version,
+        ", ".join(f"{v:.3f}" for v in scores),
+        mean,
+    )
+    return mean
 
 
 def build_features(
@@ -266,7 +316,9 @@ def decline_separation(
 
     A backtest row is ``decline`` when its partner's simulated decline episode has
     started by the cutoff, ``alive`` when the partner never declines and is not
-    terminated; other rows are left out.
+    terminated; other rows are left out. ``<method>_auc`` is the ROC-AUC of the
+    method's score on decline against alive rows; ``<method>_auc_before_silence``
+    keeps only the decline rows before the partner went silent (the early part).
     """
     import numpy as np
     import pandas as pd
@@ -275,38 +327,46 @@ def decline_separation(
     from ghost_model.backtest import METHODS
 
     truth = pd.read_csv(truth_path, dtype={"partner_id": "str"})
-    start = pd.to_datetime(truth["decline_start"], utc=True, format="ISO8601")
-    ended = pd.to_datetime(truth["terminated_at"], utc=True, format="ISO8601")
     info = pd.DataFrame(
-        {"decline_start": start.to_numpy(), "terminated": ended.notna().to_numpy()},
-        index=truth["partner_id"],
-    )
+        {
+            "decline_start": _instants(truth["decline_start"]),
+            "silent_from": _instants(truth["silent_from"]),
+            "terminated": _instants(truth["terminated_at"]).notna().to_numpy(),
+        }
+    ).set_axis(truth["partner_id"].to_numpy())
     rows = predictions.join(info, on="partner_id")
-    group = np.where(
-        rows["decline_start"].notna() & (rows["decline_start"] <= rows["as_of"]),
-        "decline",
-        np.where(
-            rows["decline_start"].isna() & ~rows["terminated"].astype(bool), "alive", ""
+    declining = rows["decline_start"].notna() & (rows["decline_start"] <= rows["as_of"])
+    alive = rows["decline_start"].isna() & ~rows["terminated"].astype(bool)
+    early = declining & ~(rows["silent_from"] <= rows["as_of"])
+    scores: dict[str, float] = {
+        "decline_rows": float(declining.sum()),
+        "decline_rows_before_silence": float(early.sum()),
+        "alive_rows": float(alive.sum()),
+    }
+    for suffix, positive in (("auc", declining), ("auc_before_silence", early)):
+        chosen = rows[positive | alive]
+        target = positive[positive | alive].astype(int).to_numpy()
+        if 0 < target.sum() < len(target):
+            for method in METHODS:
+                auc = roc_auc_score(target, chosen[f"{method}_score"])
+                scores[f"{method}_{suffix}"] = float(auc)
+    log.info(
+        "decline vs alive separation (ROC-AUC, all decline rows / before silence): %s",
+        ", ".join(
+            f"{m} {scores.get(f'{m}_auc', np.nan):.3f}"
+            f" / {scores.get(f'{m}_auc_before_silence', np.nan):.3f}"
+            for m in METHODS
         ),
     )
-    rows = rows.assign(group=group)
-    rows = rows[rows["group"] != ""]
-    target = (rows["group"] == "decline").astype(int).to_numpy()
-    scores: dict[str, float] = {
-        "decline_rows": float(target.sum()),
-        "alive_rows": float(len(target) - target.sum()),
-    }
-    if 0 < target.sum() < len(target):
-        for method in METHODS:
-            scores[f"{method}_auc"] = float(
-                roc_auc_score(target, rows[f"{method}_score"])
-            )
-    log.info(
-        "decline vs alive separation (ROC-AUC): %s",
-        ", ".join(f"{k[:-4]} {v:.3f}" for k, v in scores.items() if k.endswith("_auc")),
-    )
-    plot = pd.DataFrame({"group": rows["group"], "probability": rows["model_proba"]})
-    return scores, plot
+    group = np.where(declining, "decline", np.where(alive, "alive", ""))
+    plot = pd.DataFrame({"group": group, "probability": rows["model_proba"]})
+    return scores, plot[plot["group"] != ""]
+
+
+def _instants(column: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    return pd.to_datetime(column, utc=True, format="ISO8601")
 
 
 def log_run(

@@ -137,6 +137,29 @@ def make_folds(
     return out
 
 
+def model_pr_auc(
+    table: pd.DataFrame,
+    feature_names: list[str],
+    folds: list[Fold],
+    config: TrainConfig,
+    fit: Callable[..., Any] = fit_model,
+) -> list[float]:
+    """PR-AUC per fold of a model fitted with ``config`` on given ``folds``.
+
+    Used to score another model recipe (e.g. the champion's) on exactly the
+    folds of a backtest, without the baselines.
+    """
+    rows = labelled(table)
+    out = []
+    for fold in folds:
+        train = rows[rows["as_of"].isin(fold.train_cutoffs)]
+        test = rows[rows["as_of"] == fold.test_cutoff]
+        model = fit(train, feature_names, config)
+        label = label_array(test)
+        out.append(float(average_precision_score(label, model.predict_proba(test))))
+    return out
+
+
 # metrics ---------------------------------------------------------------------------
 
 

@@ -472,6 +472,45 @@ def gate(client: MlflowClient, name: str) -> PromotionDecision:
     )
 
 
+@dataclass(frozen=True)
+class ChampionRecipe:
+    """How the current champion was trained, to backtest it on new folds."""
+
+    version: str
+    backtest_key: str | None
+    config: dict[str, Any]
+    feature_names: list[str]
+
+
+def champion_recipe(settings: Settings) -> ChampionRecipe | None:
+    """The champion's version, backtest key, training config and features."""
+    client = configure_tracking(settings)
+    champion = alias_version(client, settings.model_name, CHAMPION)
+    if champion is None:
+        return None
+    model = load_model(CHAMPION, settings)
+    return ChampionRecipe(
+        version=str(champion.version),
+        backtest_key=champion.tags.get(KEY_TAG),
+        config=dict(model.metadata.get("config", {})),
+        feature_names=list(model.feature_names),
+    )
+
+
+def record_champion_rerun(
+    settings: Settings, candidate_version: str, champion_version: str, pr_auc: float
+) -> None:
+    """Tag the candidate with the champion recipe's PR-AUC on its own backtest."""
+    client = configure_tracking(settings)
+    name = settings.model_name
+    client.set_model_version_tag(
+        name, candidate_version, RERUN_VERSION_TAG, champion_version
+    )
+    client.set_model_version_tag(
+        name, candidate_version, RERUN_SCORE_TAG, f"{pr_auc:.10f}"
+    )
+
+
 def champion_score(candidate: Any, champion: Any) -> float:
     """The champion's PR-AUC on the candidate's backtest."""
     if champion.tags.get(KEY_TAG) == candidate.tags.get(KEY_TAG):

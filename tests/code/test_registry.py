@@ -1,6 +1,8 @@
 """Registry: logging and loading through a real MLflow store, promotion and rollback.
 
-Each test module gets its own SQLite tracking store under a temporary folder.
+The module shares one SQLite tracking store in a temporary folder (creating a
+store runs MLflow's schema migrations, which is slow); each test that needs a
+fresh registry uses its own registered-model name in it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(home=home)
 
 
+def named(settings: Settings, name: str) -> Settings:
+    """The same store, another registered model (and experiment) name."""
+    return Settings(home=settings.home, model_name=name)
+
+
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return feature_frame()
@@ -96,14 +103,11 @@ def register(
     )
 
 
-def test_registry_leaves_process_environment_alone(
-    model: PartnerRiskModel, frame: pd.DataFrame, tmp_path: Path
-) -> None:
-    """Check that logging to one store does not redirect later Settings objects."""
-    first = Settings(home=tmp_path / "one")
-    register(model, frame, first, 0.5, "k")
-    second = Settings(home=tmp_path / "two")
-    assert second.resolved_tracking_uri().endswith("two/mlflow.db")
+@pytest.fixture(scope="module")
+def registered(
+    model: PartnerRiskModel, frame: pd.DataFrame, settings: Settings
+) -> registry.RegisteredRun:
+    return register(model, frame, settings, 0.5, "key-a")
 
 
 def test_load_model_without_champion_raises_not_ready(settings: Settings) -> None:
@@ -111,16 +115,26 @@ def test_load_model_without_champion_raises_not_ready(settings: Settings) -> Non
     with pytest.raises(
         ModelNotReadyError, match="has no version with alias 'champion'"
     ):
-        registry.load_model("champion", settings)
+        registry.load_model("champion", named(settings, "never-promoted"))
+
+
+def test_registry_leaves_process_environment_alone(
+    registered: registry.RegisteredRun, tmp_path: Path
+) -> None:
+    """Check that logging to one store does not redirect later Settings objects."""
+    other = Settings(home=tmp_path / "two")
+    assert other.resolved_tracking_uri().endswith("two/mlflow.db")
 
 
 def test_log_training_run_round_trips_identical_probabilities(
-    model: PartnerRiskModel, frame: pd.DataFrame, settings: Settings
+    model: PartnerRiskModel,
+    frame: pd.DataFrame,
+    settings: Settings,
+    registered: registry.RegisteredRun,
 ) -> None:
     """Check that the registered model predicts exactly what the fitted one did."""
-    run = register(model, frame, settings, 0.5, "key-a")
     loaded = registry.load_model("candidate", settings)
-    assert loaded.metadata["version"] == run.version
+    assert loaded.metadata["version"] == registered.version
     assert loaded.feature_names == FEATURES
     scored = frame.copy()
     scored.loc[scored.index[:25], "reps"] = np.nan
@@ -136,12 +150,14 @@ def test_log_training_run_round_trips_identical_probabilities(
 
 
 def test_log_training_run_pyfunc_has_signature_and_same_output(
-    model: PartnerRiskModel, frame: pd.DataFrame, settings: Settings
+    model: PartnerRiskModel,
+    frame: pd.DataFrame,
+    settings: Settings,
+    registered: registry.RegisteredRun,
 ) -> None:
     """Check that the MLflow pyfunc has a signature and returns the same probability."""
-    run = register(model, frame, settings, 0.5, "key-a")
     client = registry.configure_tracking(settings)
-    source = client.get_model_version(settings.model_name, run.version).source
+    source = client.get_model_version(settings.model_name, registered.version).source
     pyfunc = registry.load_pyfunc(client, settings, source)
     inputs = pyfunc.metadata.get_input_schema().input_names()
     assert inputs == FEATURES
@@ -151,10 +167,10 @@ def test_log_training_run_pyfunc_has_signature_and_same_output(
 
 
 def test_promote_moves_champion_on_first_better_and_not_on_worse(
-    model: PartnerRiskModel, frame: pd.DataFrame, tmp_path: Path
+    model: PartnerRiskModel, frame: pd.DataFrame, settings: Settings
 ) -> None:
-    """Check the gate: first and better promoted, worse kept out, then rollback."""
-    settings = Settings(home=tmp_path)
+    """Check the gate (first, better, worse, equal) and the rollback chain."""
+    settings = named(settings, "gate")
     first = register(model, frame, settings, 0.60, "same")
     decision = registry.promote(settings)
     assert (decision.action, decision.champion_after) == ("promoted", first.version)
@@ -165,16 +181,19 @@ def test_promote_moves_champion_on_first_better_and_not_on_worse(
     assert (decision.action, decision.champion_after) == ("promoted", better.version)
     assert decision.champion_pr_auc == pytest.approx(0.60)
 
-    worse = register(model, frame, settings, 0.55, "same")
+    register(model, frame, settings, 0.55, "same")
     decision = registry.promote(settings)
-    assert decision.action == "rejected"
-    assert decision.champion_after == better.version
+    assert (decision.action, decision.champion_after) == ("rejected", better.version)
     assert "worse than" in decision.reason
     assert (
         registry.load_model("champion", settings).metadata["version"] == better.version
     )
-    assert worse.version != better.version
 
+    tied = register(model, frame, settings, 0.62, "same")
+    assert registry.promote(settings).champion_after == tied.version
+
+    decision = registry.promote(settings, rollback=True)
+    assert (decision.action, decision.champion_after) == ("rolled_back", better.version)
     decision = registry.promote(settings, rollback=True)
     assert (decision.action, decision.champion_after) == ("rolled_back", first.version)
     assert (
@@ -184,31 +203,30 @@ def test_promote_moves_champion_on_first_better_and_not_on_worse(
         registry.promote(settings, rollback=True)
 
 
-def test_promote_equal_score_counts_as_good_enough(
-    model: PartnerRiskModel, frame: pd.DataFrame, tmp_path: Path
+def test_promote_compares_across_backtests_only_through_rerun(
+    model: PartnerRiskModel, frame: pd.DataFrame, settings: Settings
 ) -> None:
-    """Check that a candidate exactly as good as the champion is promoted."""
-    settings = Settings(home=tmp_path)
-    register(model, frame, settings, 0.6, "same")
-    registry.promote(settings)
-    tied = register(model, frame, settings, 0.6, "same")
-    assert registry.promote(settings).champion_after == tied.version
-
-
-def test_promote_refuses_comparison_across_different_backtests(
-    model: PartnerRiskModel, frame: pd.DataFrame, tmp_path: Path
-) -> None:
-    """Check that scores from different data or folds are not compared."""
-    settings = Settings(home=tmp_path)
+    """Check that other data is compared only via the champion re-run on it."""
+    settings = named(settings, "rerun")
     register(model, frame, settings, 0.6, "data-1")
     registry.promote(settings)
-    register(model, frame, settings, 0.9, "data-2")
+    candidate = register(model, frame, settings, 0.9, "data-2")
     with pytest.raises(ModelNotReadyError, match="other data or folds"):
         registry.promote(settings)
 
+    recipe = registry.champion_recipe(settings)
+    assert recipe is not None
+    assert recipe.backtest_key == "data-1"
+    assert recipe.config["num_boost_round"] == CONFIG.num_boost_round
+    registry.record_champion_rerun(settings, candidate.version, recipe.version, 0.95)
+    assert registry.promote(settings).action == "rejected"
+    registry.record_champion_rerun(settings, candidate.version, recipe.version, 0.7)
+    decision = registry.promote(settings)
+    assert (decision.action, decision.champion_pr_auc) == ("promoted", 0.7)
 
-def test_promote_without_candidate_raises_not_ready(tmp_path: Path) -> None:
+
+def test_promote_without_candidate_raises_not_ready(settings: Settings) -> None:
     """Check that promoting an empty registry says to train first."""
-    settings = Settings(home=tmp_path)
+    settings = named(settings, "empty")
     with pytest.raises(ModelNotReadyError, match="ghost-model train"):
         registry.promote(settings)
