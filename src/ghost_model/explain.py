@@ -377,13 +377,14 @@ def rank_reasons(
 def signal_family(feature: str) -> str:
     """The signal a feature measures, without its window.
 
-    ``portal_views_30d`` and ``portal_views_90d`` both measure ``portal_views``;
-    a partner's reasons name each signal once, at its strongest window.
+    ``portal_views_30d``, ``portal_views_90d`` and ``portal_views_trend_90d`` all
+    measure ``portal_views``; a partner's reasons name each signal once, in the
+    form that pushes risk most.
     """
     return _WINDOW_SUFFIX.sub("", feature)
 
 
-_WINDOW_SUFFIX = re.compile(r"_(?:prev_)?\d+d$")
+_WINDOW_SUFFIX = re.compile(r"_(?:prev_|trend_|change_)?\d+d$")
 
 
 def default_renderer() -> Renderer:

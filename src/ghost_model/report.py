@@ -35,7 +35,7 @@ STAGE_COLOURS: dict[str, str] = {
     "context": "#9e9e9e",
 }
 
-BAR_WIDTH = 180
+BAR_WIDTH = 140
 SPARK_WIDTH, SPARK_HEIGHT = 96, 26
 
 TEXT: dict[str, dict[str, str]] = {
@@ -58,7 +58,7 @@ TEXT: dict[str, dict[str, str]] = {
             "lift; lower for Brier score and log loss."
         ),
         "no_backtest": "The model carries no backtest summary.",
-        "folds": "Mean over {n} monthly test cutoffs.",
+        "folds": "Mean over {n} monthly test cutoffs. ",
         "lead": (
             "Early warning: among partners that went silent, the model flagged them "
             "a median {median:.0f} days (quartiles {q1:.0f}–{q3:.0f}) before the rule "
@@ -192,14 +192,9 @@ STAGE_STORIES: dict[str, dict[str, str]] = {
 }
 
 REP_COLUMNS: dict[str, dict[str, str]] = {
-    "deals_90d": {"en": "Deals (90 d)", "ja": "案件数(90日)"},
-    "deals_180d": {"en": "Deals (180 d)", "ja": "案件数(180日)"},
-    "won_180d": {"en": "Won (180 d)", "ja": "受注数(180日)"},
-    "days_since_last_activity": {
-        "en": "Days since activity",
-        "ja": "最終活動からの日数",
-    },
-    "tenure_days": {"en": "Tenure (days)", "ja": "在籍日数"},
+    "deals_180d": {"en": "Deals 180 d", "ja": "案件 180日"},
+    "won_180d": {"en": "Won 180 d", "ja": "受注 180日"},
+    "days_since_last_activity": {"en": "Idle days", "ja": "無活動日数"},
 }
 """Rep columns shown in the report when the rep table has them, with headings."""
 
@@ -321,6 +316,7 @@ def build_report(
         "rep_columns": rep_columns(shown, lang),
         "trend_heading": text["trend"].format(n=TREND_POINTS),
         "stage_colours": STAGE_COLOURS,
+        "bar_width": BAR_WIDTH,
         "rep_value": format_rep_value,
     }
     html = template_environment().get_template("report.html.j2").render(**context)
@@ -376,6 +372,8 @@ def partner_row(
     text = TEXT[lang]
     previous = trend[-2] if len(trend) >= 2 else None
     change = None if previous is None else record["probability"] - previous
+    if change is not None and abs(change) < 0.005:
+        change = 0.0
     driver = record["driving_stage"]
     reps = record.get("reps") or []
     return {

@@ -156,7 +156,7 @@ def test_stage_bar_sides() -> None:
         lang="en",
     )
 
-    assert [(s["x"], s["width"]) for s in segments] == [(90.0, 90.0), (45.0, 45.0)]
+    assert [(s["x"], s["width"]) for s in segments] == [(70.0, 70.0), (35.0, 35.0)]
 
 
 def test_sparkline_skips_missing() -> None:
@@ -166,3 +166,14 @@ def test_sparkline_skips_missing() -> None:
     assert len(spark["points"].split()) == 2
     assert spark["last"][0] == pytest.approx(96.0)
     assert spark["label"].startswith("–")
+
+
+def test_build_report_change_rounds_to_zero() -> None:
+    """Check that a change under half a point reads ±0, never -0."""
+    history = pd.DataFrame(
+        {"partner_id": ["A"], "as_of": ["2025-03-01"], "probability": [0.624]}
+    )
+    html = build_report([record("A", 0.62)], metadata=METADATA, history=history)
+
+    assert "±0 pt" in html
+    assert "-0 pt" not in html

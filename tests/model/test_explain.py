@@ -323,7 +323,8 @@ def test_signal_family_strips_window() -> None:
     """Check that window variants of one signal share a family."""
     assert signal_family("portal_views_30d") == "portal_views"
     assert signal_family("portal_views_prev_90d") == "portal_views"
-    assert signal_family("win_rate_change_90d") == "win_rate_change"
+    assert signal_family("win_rate_change_90d") == "win_rate"
+    assert signal_family("portal_views_trend_90d") == "portal_views"
     assert signal_family("tenure_days") == "tenure_days"
 
 
