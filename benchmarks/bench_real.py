@@ -11,8 +11,9 @@ peak resident memory is its own (``os.wait4`` reports it per child):
   registration, scores and reports in two languages, figures — into a temporary
   folder (``docs/`` is not touched).
 
-Prints wall time and peak memory of both and the ratio job / baseline. Skips with a
-message when ``../shared/data/online-retail-ii`` is absent.
+Prints wall time and peak memory of both, the ratio job / baseline and the machine's
+load, and keeps them in ``var/real/bench_real.json`` for the results page. Skips with
+a message when ``../shared/data/online-retail-ii`` is absent.
 
     python benchmarks/bench_real.py [--data-root DIR] [--folds N]
 """
@@ -20,6 +21,8 @@ message when ``../shared/data/online-retail-ii`` is absent.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -96,11 +99,26 @@ def main() -> int:
         print(f"bench_real: failed (baseline exit {base[2]}, job exit {job[2]})")
         return 1
 
+    load = os.getloadavg()[1]
+    result = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average_5min": round(load, 1),
+        "folds": args.folds,
+        "baseline_seconds": round(base[0], 1),
+        "baseline_peak_mb": round(base[1]),
+        "job_seconds": round(job[0], 1),
+        "job_peak_mb": round(job[1]),
+    }
+    path = ROOT / "var" / "real" / "bench_real.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"baseline (pandas read + aggregate): {base[0]:7.1f} s  {base[1]:7.0f} MB")
     print(f"whole job on {DATASET}:      {job[0]:7.1f} s  {job[1]:7.0f} MB")
     print(
         f"ratio job / baseline: wall time {job[0] / base[0]:.1f}x, "
-        f"peak memory {job[1] / base[1]:.1f}x  ({os.cpu_count()} CPUs)"
+        f"peak memory {job[1] / base[1]:.1f}x  ({os.cpu_count()} CPUs, load "
+        f"average {load:.1f} over the last 5 minutes)"
     )
     return 0
 
