@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,7 @@ def score_partners(
     ConfigError
         When ``table`` holds no rows at ``as_of``.
     """
+    started = time.perf_counter()
     check_lang(lang)
     bands = bands or RiskBands()
     catalogue = catalogue if catalogue is not None else load_default_catalogue()
@@ -202,10 +204,11 @@ def score_partners(
     ]
     records.sort(key=lambda r: (-r["probability"], r["partner_id"]))
     logger.info(
-        "scored %d partners as of %s (%s): %d high, %d medium",
+        "scored %d partners as of %s (%s) in %.1f s: %d high, %d medium",
         len(records),
         as_of_date,
         lang,
+        time.perf_counter() - started,
         sum(r["risk_band"] == "high" for r in records),
         sum(r["risk_band"] == "medium" for r in records),
     )
