@@ -82,7 +82,7 @@ def as_frame(rows: list[Row]) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -111,7 +111,7 @@ def test_quarantine_row_accounting_holds(ops: list[tuple[str, int]]) -> None:
     assert set(accepted["deal_id"]) <= good_ids
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(ops=st.lists(st.sampled_from(("valid", "exact_dup", *FAULTS)), max_size=20))
 def test_quarantine_accepted_rows_pass_strict_mode(ops: list[str]) -> None:
     """Check that the rows quarantine mode accepts pass strict validation again."""

@@ -19,6 +19,7 @@ into messages and quarantine reasons.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,7 @@ def build_schema(
     spec: TableSpec,
     extract_time: pd.Timestamp,
     failures: list[ParseFailure],
+    present: Collection[str] | None = None,
 ) -> tuple[pa.DataFrameSchema, dict[str, Rule]]:
     """The pandera schema of one contract table and the wording of its checks.
 
@@ -62,15 +64,19 @@ def build_schema(
         The dataset's extract time (UTC); no timestamp may lie after it.
     failures
         Cells the converter could not read, aligned with the frame to validate.
+    present
+        The columns the source holds (default: all). An absent optional column is
+        all missing and has nothing to check, so it is left out of the schema.
 
     Returns
     -------
     tuple
         The schema and, per custom check name, the rule it guards.
     """
+    present = spec.column_names if present is None else present
     rules: dict[str, Rule] = {}
     columns: dict[str, pa.Column] = {}
-    for column in spec.columns:
+    for column in (c for c in spec.columns if c.name in present):
         checks: list[pa.Check] = []
         if column.allowed is not None:
             checks.append(pa.Check.isin(sorted(column.allowed)))
@@ -97,12 +103,14 @@ def build_schema(
         )
     frame_checks = []
     for start, end in spec.intervals:
+        if start not in present or end not in present:
+            continue
         name = f"{end}:interval"
         wording = _INTERVAL_RULES.get(end, "an interval cannot end before it starts")
         rules[name] = Rule(end, "interval", f"before {start} ({wording})", other=start)
         frame_checks.append(_ordered(start, end, name))
     schema = pa.DataFrameSchema(
-        columns, checks=frame_checks, strict=True, name=spec.name, coerce=False
+        columns, checks=frame_checks, name=spec.name, coerce=False
     )
     return schema, rules
 
@@ -112,6 +120,7 @@ def find_violations(
     spec: TableSpec,
     extract_time: pd.Timestamp,
     failures: list[ParseFailure],
+    present: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Validate ``frame`` lazily and list every violation.
 
@@ -125,6 +134,8 @@ def find_violations(
         The dataset's extract time (UTC).
     failures
         Cells the converter could not read, aligned with ``frame``.
+    present
+        The columns the source holds (default: all); only these are checked.
 
     Returns
     -------
@@ -133,9 +144,9 @@ def find_violations(
         ``column``, ``kind``, ``rule`` and ``other`` (the start column of an
         interval), sorted by row and contract column order.
     """
-    schema, rules = build_schema(spec, extract_time, failures)
+    schema, rules = build_schema(spec, extract_time, failures, present)
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame[list(schema.columns)], lazy=True)
     except SchemaErrors as exc:
         return _translate(exc.failure_cases, spec, rules)
     return empty_violations()

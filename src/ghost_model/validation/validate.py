@@ -173,7 +173,9 @@ def validate_table(
 
     duplicate = exact_duplicates(frame, raw, failures, spec.event_time)
     kept, kept_failures = _without(frame, failures, duplicate)
-    violations = find_violations(kept, spec, config.extract_time, kept_failures)
+    violations = find_violations(
+        kept, spec, config.extract_time, kept_failures, present
+    )
 
     bad = violations["row"].unique()
     accepted = kept.drop(index=pd.Index(bad)) if len(bad) else kept
