@@ -42,8 +42,8 @@ from serving.fastpath import ScoresFastPath
 from serving.live import (
     LiveScorer,
     check_single_partner,
-    import_live_path,
     score_activity,
+    warm_live_path,
 )
 from serving.middleware import BodyLimitMiddleware, ModelVersionMiddleware
 from serving.schemas import (
@@ -189,7 +189,7 @@ async def load_state(app: FastAPI) -> ServiceState | None:
         log.error("could not load the model and snapshot: %s", holder.error)
         raise
     if app.state.settle_gc:
-        await anyio.to_thread.run_sync(import_live_path)
+        await anyio.to_thread.run_sync(warm_live_path, state)
     previous = holder.swap(state)
     pause = settle_memory() if app.state.settle_gc else 0.0
     log.info(

@@ -149,15 +149,56 @@ def check_model_tables(
     )
 
 
-def import_live_path() -> None:
-    """Import what live scoring needs, so a load can freeze it with the model.
+def warm_live_path(state: ServiceState) -> None:
+    """Score a small made-up partner once, so a load can freeze what that creates.
 
-    Modules imported by the first live request would otherwise be new long-lived
-    objects that every full garbage collection walks again.
+    The first live scoring imports modules and fills caches inside the loader and
+    feature libraries; done during a load, those long-lived objects are frozen with
+    the model (see :func:`serving.state.settle_memory`) instead of being walked by
+    every full garbage collection while requests are served.
     """
-    import ghost_model.features
-    import ghost_model.loaders
-    import ghost_model.scoring  # noqa: F401
+    try:
+        score_activity(state, warm_up_request())
+    except Exception as exc:  # only a warm-up: the real requests report errors
+        log.warning("live scoring warm-up failed: %s: %s", type(exc).__name__, exc)
+
+
+def warm_up_request() -> ActivityRequest:
+    """A small, valid activity of a made-up partner, with every contract table."""
+    partner = "warm-up-partner"
+    deals: list[dict[str, Any]] = [
+        {
+            "deal_id": f"warm-{month}",
+            "partner_id": partner,
+            "rep_id": "warm-rep",
+            "registered_at": f"2024-{month:02d}-10",
+            "closed_at": f"2024-{month:02d}-20",
+            "outcome": "won" if month % 2 else "lost",
+            "amount": 1000.0,
+        }
+        for month in range(1, 6)
+    ]
+    return ActivityRequest.model_validate(
+        {
+            "partner_id": partner,
+            "as_of": "2024-06-01",
+            "timezone": "UTC",
+            "tables": {
+                "deals": deals,
+                "partners": [{"partner_id": partner, "signed_at": "2023-01-01"}],
+                "partner_reps": [
+                    {
+                        "rep_id": "warm-rep",
+                        "partner_id": partner,
+                        "joined_at": "2023-02-01",
+                    }
+                ],
+                "interactions": [],
+                "portal_views": [],
+                "psm_assignments": [],
+            },
+        }
+    )
 
 
 def resolve_day(text: str, timezone: str | None) -> dt.date:

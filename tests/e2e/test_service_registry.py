@@ -30,7 +30,9 @@ from ghost_model.settings import Settings
 from ghost_model.simulate import SimulatedEcosystem
 from ghost_model.snapshot import write_snapshot
 from serving.app import create_app
+from serving.live import score_activity, warm_up_request
 from serving.schemas import ScoreRecord
+from serving.state import load_service_state
 
 registry = pytest.importorskip("ghost_model.registry", reason="needs the registry")
 training = pytest.importorskip("ghost_model.training", reason="needs training")
@@ -304,3 +306,11 @@ def test_reload_new_champion_under_load(url: str, trained: Trained) -> None:
     assert all(len(versions) == 1 for _, versions in seen)
     assert {v for _, versions in seen for v in versions} <= {before, after}
     assert seen[-1][1] == {after}
+
+
+def test_warm_up_live_scoring_on_registered_model(trained: Trained) -> None:
+    """Check that the load-time warm-up request is scored by a registered model."""
+    state = load_service_state(trained.settings)
+    record = score_activity(state, warm_up_request())
+    assert record["partner_id"] == "warm-up-partner"
+    assert record["model_version"] == state.model_version
