@@ -1,0 +1,523 @@
+"""Latency and throughput of the scoring service on loopback, next to the model's cost.
+
+    python benchmarks/bench_service.py [--partners N] [--seconds S] [--rate R]
+
+Builds a synthetic ecosystem, its features, a model and a score snapshot in a
+temporary folder, starts the service in a child process (uvicorn on 127.0.0.1, a free
+port) and sends it an open-loop schedule of requests at fixed rates from this
+process: each request has a planned send time and its latency is counted from that
+time, so a slow server cannot hide its queue by slowing the sender down.
+
+Printed: p50, p99 and max latency and the achieved requests per second for
+
+* ``POST /v1/scores`` with 1 id and with 100 ids (from the snapshot), and
+* ``POST /v1/score-activity`` with one partner's rows (live features and scoring),
+
+and, measured in the same run and process, the bare cost of the model's prediction
+with explanations (``score_partners``) for the same rows and of the live pipeline
+(validate, features, score) without HTTP, with the ratio service / bare cost. The
+child reports its longest garbage-collection pause while serving.
+
+All traffic goes to 127.0.0.1 only, and every phase is bounded in requests and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+API_KEY = "benchmark-api-key-000000000001"
+HOST = "127.0.0.1"
+
+
+# preparation (in this process) --------------------------------------------------
+
+
+@dataclasses.dataclass
+class Fixture:
+    """What the benchmark serves and sends."""
+
+    folder: Path
+    partner_ids: list[str]
+    activity: dict[str, Any]
+    bare: dict[str, float]
+
+
+def prepare(folder: Path, partners: int, months: int, rounds: int) -> Fixture:
+    """Simulate, build features, fit, score both languages, write the snapshot."""
+    from ghost_model.features import (
+        build_feature_table,
+        load_catalogue,
+        monthly_cutoffs,
+    )
+    from ghost_model.scoring import score_partners
+    from ghost_model.simulate import simulate_ecosystem
+    from ghost_model.snapshot import write_snapshot
+    from ghost_model.training import TrainConfig, fit_model
+
+    started = time.perf_counter()
+    eco = simulate_ecosystem(partners=partners, months=months, seed=7)
+    dataset = eco.dataset()
+    table = build_feature_table(dataset, monthly_cutoffs(dataset))
+    model = fit_model(
+        table.frame,
+        table.feature_names,
+        TrainConfig(num_boost_round=rounds),
+        metadata={"name": "ghost-partner", "version": "bench"},
+    )
+    model.save(folder / "model")
+    as_of = table.frame["as_of"].max()
+    catalogue = load_catalogue()
+    records = {
+        lang: score_partners(
+            model,
+            table,
+            timezone=dataset.timezone,
+            as_of=as_of,
+            lang=lang,
+            catalogue=catalogue,
+        )
+        for lang in ("en", "ja")
+    }
+    write_snapshot(records, folder / "snapshot.duckdb")
+    ids = [r["partner_id"] for r in records["en"]]
+    print(
+        f"prepared {len(ids)} scored partners of {partners} "
+        f"({len(table.frame)} feature rows) in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    activity = activity_payload(eco.tables, ids[0], dataset.timezone, as_of)
+    bare = measure_bare(model, table, dataset, as_of, ids, catalogue, eco.tables)
+    return Fixture(folder, ids, activity, bare)
+
+
+def activity_payload(
+    tables: dict[str, Any], partner_id: str, timezone: str, as_of: Any
+) -> dict[str, Any]:
+    """One partner's rows of every table as a /v1/score-activity body."""
+    posted: dict[str, list[dict[str, Any]]] = {}
+    for name, frame in tables.items():
+        rows = frame[frame["partner_id"] == partner_id]
+        posted[name] = json.loads(rows.to_json(orient="records", date_format="iso"))
+    day = as_of.tz_convert(timezone).date().isoformat()
+    return {
+        "partner_id": partner_id,
+        "as_of": day,
+        "timezone": timezone,
+        "tables": posted,
+    }
+
+
+def measure_bare(
+    model: Any,
+    table: Any,
+    dataset: Any,
+    as_of: Any,
+    ids: list[str],
+    catalogue: Any,
+    tables: dict[str, Any],
+) -> dict[str, float]:
+    """Median seconds to score 1 and 100 rows, and of the live pipeline, in-process."""
+    from ghost_model.features import build_feature_table
+    from ghost_model.loaders import validate_tables
+    from ghost_model.scoring import score_partners
+
+    frame = table.frame[table.frame["as_of"] == as_of]
+
+    def score(n: int) -> None:
+        rows = dataclasses.replace(
+            table, frame=frame[frame["partner_id"].isin(ids[:n])]
+        )
+        score_partners(
+            model, rows, timezone=dataset.timezone, as_of=as_of, catalogue=catalogue
+        )
+
+    def live() -> None:
+        raw = {name: f[f["partner_id"] == ids[0]].copy() for name, f in tables.items()}
+        checked = validate_tables(raw, dataset.config)
+        one = build_feature_table(checked, [as_of])
+        score_partners(
+            model, one, timezone=dataset.timezone, as_of=as_of, catalogue=catalogue
+        )
+
+    return {
+        "score_1": median_seconds(lambda: score(1), 30),
+        "score_100": median_seconds(lambda: score(100), 15),
+        "live": median_seconds(live, 5),
+    }
+
+
+def median_seconds(call: Any, repeat: int) -> float:
+    """Median CPU time of ``call`` over ``repeat`` runs after one warm-up run.
+
+    CPU time (this process, all threads) rather than wall time, so that other work
+    on the machine does not inflate the baseline.
+    """
+    call()
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        call()
+        times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
+# the server (child process) -------------------------------------------------------
+
+
+def serve(folder: Path, port: int) -> None:
+    """Child: serve the prepared model and snapshot until stdin closes; report GC."""
+    import logging
+
+    import uvicorn
+
+    from ghost_model.features import load_catalogue
+    from ghost_model.model import PartnerRiskModel
+    from ghost_model.settings import Settings
+    from ghost_model.snapshot import read_snapshot
+    from serving.app import create_app
+    from serving.state import ServiceState, build_state
+
+    logging.basicConfig(level=logging.WARNING)
+
+    def load(settings: Settings) -> ServiceState:
+        catalogue = load_catalogue()
+        return build_state(
+            PartnerRiskModel.load(folder / "model"),
+            read_snapshot(folder / "snapshot.duckdb"),
+            alias="champion",
+            source=str(folder / "snapshot.duckdb"),
+            stages={name: spec.stage for name, spec in catalogue.items()},
+            catalogue=catalogue,
+        )
+
+    pauses = GcPauses()
+    settings = Settings(api_keys=[API_KEY], max_body_bytes=8 * 1024 * 1024)
+    app = create_app(settings, loader=load)
+    threading.Thread(target=pauses.arm_when_loaded, args=(app,), daemon=True).start()
+    config = uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        http=best_http(),
+        loop=best_loop(),
+    )
+    server = uvicorn.Server(config)
+
+    def stop_on_stdin_eof() -> None:
+        sys.stdin.read()
+        server.should_exit = True
+
+    threading.Thread(target=stop_on_stdin_eof, daemon=True).start()
+    server.run()
+    print(json.dumps({"gc": pauses.summary()}), flush=True)
+
+
+class GcPauses:
+    """Collects every garbage collection's pause, wall and CPU time, by generation.
+
+    CPU time (of the collecting thread) is what the collector itself costs; wall
+    time adds whatever else the machine did meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self.started = (0.0, 0.0)
+        self.armed = False
+        self.pauses: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}
+        gc.callbacks.append(self.on_gc)
+
+    def arm_when_loaded(self, app: Any) -> None:
+        """Start counting once the state is loaded and the heap settled."""
+        while app.state.holder.current is None:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        self.armed = True
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if not self.armed:
+            return
+        if phase == "start":
+            self.started = (time.perf_counter(), time.thread_time())
+        else:
+            wall = time.perf_counter() - self.started[0]
+            cpu = time.thread_time() - self.started[1]
+            self.pauses[info["generation"]].append((wall, cpu))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            f"gen{g}": {
+                "count": len(p),
+                "max_cpu_ms": round(1e3 * max((c for _, c in p), default=0.0), 2),
+                "max_wall_ms": round(1e3 * max((w for w, _ in p), default=0.0), 2),
+            }
+            for g, p in self.pauses.items()
+        }
+
+
+def best_http() -> str:
+    """httptools when installed (C parser), else h11."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+def best_loop() -> str:
+    """uvloop when installed, else asyncio."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+@contextlib.contextmanager
+def child_server(folder: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """Start the service in a child process on a free port; stop it by its PID."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, __file__, "--serve", str(folder), "--port", str(port)]
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until_ready(port, timeout=180)
+        yield port, child
+    finally:
+        if child.stdin:
+            child.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=30)
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=30)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def wait_until_ready(port: int, timeout: float) -> None:
+    """Poll GET /readyz until 200."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the service on port {port} was not ready in {timeout:.0f} s")
+
+
+# the load generator (this process) ------------------------------------------------
+
+
+def http_request(path: str, body: dict[str, Any]) -> bytes:
+    """One keep-alive HTTP/1.1 POST, as bytes."""
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request on a kept-alive connection; read the whole answer."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return int(head[9:12])
+
+
+@dataclasses.dataclass
+class Run:
+    """Latencies (from the planned send time) and statuses of one open-loop run."""
+
+    name: str
+    rate: float
+    latencies: list[float]
+    statuses: Counter[int]
+    elapsed: float
+    sent: int
+    server_cpu: float = 0.0
+
+    def line(self, bare: float) -> str:
+        done = sorted(self.latencies)
+        if not done:
+            return f"{self.name:<27} no answers"
+        p50 = 1e3 * percentile(done, 0.50)
+        p99 = 1e3 * percentile(done, 0.99)
+        cpu = 1e3 * self.server_cpu / len(done)
+        return (
+            f"{self.name:<27} {self.rate:>6.0f} {len(done) / self.elapsed:>7.0f} "
+            f"{p50:>8.2f} {p99:>8.2f} {1e3 * done[-1]:>8.1f} {cpu:>8.3f} "
+            f"{1e3 * bare:>8.3f} {cpu / (1e3 * bare):>8.3f} {dict(self.statuses)}"
+        )
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (nearest rank)."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def open_loop(
+    port: int,
+    pid: int,
+    name: str,
+    request: bytes,
+    rate: float,
+    seconds: float,
+    connections: int = 64,
+    timeout: float = 120.0,
+) -> Run:
+    """Send ``rate * seconds`` requests on a fixed schedule over pooled connections."""
+    loop = asyncio.get_running_loop()
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+    idle = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(await asyncio.open_connection(HOST, port))
+    total = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+
+    async def one(planned: float) -> None:
+        reader, writer = await idle.get()
+        try:
+            statuses[await exchange(reader, writer, request)] += 1
+            latencies.append(loop.time() - planned)
+        finally:
+            idle.put_nowait((reader, writer))
+
+    cpu_before = cpu_seconds(pid)
+    start = loop.time() + 0.05
+    tasks: list[asyncio.Task[None]] = []
+    sent = 0
+    while sent < total:
+        now = loop.time()
+        while sent < total and start + sent / rate <= now:
+            tasks.append(asyncio.create_task(one(start + sent / rate)))
+            sent += 1
+        await asyncio.sleep(max(0.0, min(0.001, start + sent / rate - loop.time())))
+    await asyncio.wait(tasks, timeout=timeout)
+    elapsed = loop.time() - start
+    server_cpu = cpu_seconds(pid) - cpu_before
+    for task in tasks:
+        task.cancel()
+    while not idle.empty():
+        idle.get_nowait()[1].close()
+    return Run(name, rate, latencies, statuses, elapsed, sent, server_cpu)
+
+
+async def drive(
+    port: int, pid: int, fixture: Fixture, seconds: float, rate: float
+) -> list[Run]:
+    """The benchmark phases, in order."""
+    one = http_request("/v1/scores", {"partner_ids": fixture.partner_ids[:1]})
+    hundred = http_request("/v1/scores", {"partner_ids": fixture.partner_ids[:100]})
+    live = http_request("/v1/score-activity", fixture.activity)
+    await open_loop(port, pid, "warm-up", one, rate=500, seconds=1)
+    await open_loop(port, pid, "warm-up", hundred, rate=200, seconds=1)
+    await open_loop(port, pid, "warm-up", live, rate=2, seconds=1, connections=2)
+    return [
+        await open_loop(port, pid, "scores, 1 id", one, rate, seconds),
+        await open_loop(port, pid, "scores, 100 ids", hundred, rate, seconds),
+        await open_loop(
+            port, pid, "scores, 100 ids, 2x rate", hundred, 2 * rate, seconds
+        ),
+        await open_loop(
+            port, pid, "score-activity, 1 partner", live, 50, 1.0, connections=8
+        ),
+    ]
+
+
+def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None:
+    """Print the table and the settings it was measured with."""
+    bare = fixture.bare
+    print(
+        f"\nservice on {HOST} (uvicorn, http={http}, loop={best_loop()}, 1 worker); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'phase':<27} {'rate':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'cpu/req':>8} {'bare':>8} {'cpu/bare':>8} statuses"
+    )
+    bases = [bare["score_1"], bare["score_100"], bare["score_100"], bare["live"]]
+    for run, base in zip(runs, bases, strict=True):
+        print(run.line(base))
+    print(
+        "latency counted from each request's planned send time; cpu/req = server "
+        "process CPU ms per answered request; bare = in-process median CPU ms of "
+        "score_partners (prediction + SHAP contributions + reasons) for the same "
+        "rows, for score-activity of the whole live pipeline (validate_tables, "
+        "build_feature_table, score_partners) without HTTP"
+    )
+    print(f"server garbage collection while serving: {gc_report}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with --serve, be its server)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partners", type=int, default=500)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=300, help="trees in the model")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per phase")
+    parser.add_argument("--rate", type=float, default=1000.0, help="requests/s")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+    if args.seconds * args.rate > 20_000:
+        parser.error("bounded: --seconds x --rate may be at most 20000 requests")
+
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        fixture = prepare(Path(tmp), args.partners, args.months, args.rounds)
+        with child_server(fixture.folder) as (port, child):
+            runs = asyncio.run(drive(port, child.pid, fixture, args.seconds, args.rate))
+        output = child.stdout.read() if child.stdout else ""
+    gc_report = next(
+        (line for line in output.splitlines() if line.startswith('{"gc"')), "n/a"
+    )
+    report(runs, fixture, gc_report, best_http())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
