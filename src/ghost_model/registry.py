@@ -570,12 +570,19 @@ def record_decision(
     client: MlflowClient, settings: Settings, decision: PromotionDecision
 ) -> None:
     """Log the decision: one info line, a small MLflow run and a version tag."""
+    before, after = (
+        ("from", "to")
+        if decision.action == "rolled_back"
+        else ("candidate", "champion")
+    )
     log.info(
-        "%s: %s (candidate v%s PR-AUC %s, champion v%s PR-AUC %s)",
+        "%s: %s (%s v%s PR-AUC %s, %s v%s PR-AUC %s)",
         decision.action,
         decision.reason,
+        before,
         decision.candidate_version,
         _fmt(decision.candidate_pr_auc),
+        after,
         decision.champion_version,
         _fmt(decision.champion_pr_auc),
     )
