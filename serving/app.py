@@ -107,8 +107,9 @@ def create_app(
         Accepted keys; default read from ``settings`` (refuses to run keyless unless
         ``allow_unauthenticated``).
     settle_gc
-        Collect and freeze the heap after each load, so garbage collection does not
-        walk the model and snapshot while requests are served.
+        After each load, warm live scoring up once, then collect and freeze the
+        heap, so garbage collection does not walk the model, the snapshot and the
+        libraries' caches while requests are served (off in quick tests).
     fast_path
         Answer valid score requests without the framework's routing (same bytes;
         see :mod:`serving.fastpath`).
