@@ -352,7 +352,7 @@ def add_rule_baselines(
         test_score = rule(test_history)
         mapping = baselines.fit_score_calibration(train_score, label_array(train))
         out[f"{name}_score"] = test_score
-        out[f"{name}_proba"] = baselines.apply_score_calibration(mapping, test_score)
+        out[f"{name}_proba"] = mapping.predict(test_score)
 
 
 def add_bgnbd(

@@ -165,24 +165,26 @@ def deal_trend_score(history: pd.DataFrame) -> np.ndarray:
     return np.asarray(np.log1p(previous) - np.log1p(recent), dtype=float)
 
 
-def fit_score_calibration(score: np.ndarray, label: np.ndarray) -> LogisticRegression:
+@dataclass(frozen=True)
+class ScoreCalibration:
     """A one-feature logistic map from a rule's score to a probability of silence."""
+
+    centre: float
+    scale: float
+    model: LogisticRegression
+
+    def predict(self, score: np.ndarray) -> np.ndarray:
+        """Probabilities of silence for rule scores ``score``."""
+        z = ((score - self.centre) / self.scale).reshape(-1, 1)
+        return np.asarray(self.model.predict_proba(z)[:, 1], dtype=float)
+
+
+def fit_score_calibration(score: np.ndarray, label: np.ndarray) -> ScoreCalibration:
+    """Fit the map from a rule's score to a probability on training rows."""
+    centre, scale = float(np.mean(score)), float(np.std(score)) or 1.0
     model = LogisticRegression(C=1e4, max_iter=1000)
-    model.fit(_standardise(score).reshape(-1, 1), label.astype(int))
-    model.ghost_centre_ = (float(np.mean(score)), float(np.std(score)) or 1.0)
-    return model
-
-
-def apply_score_calibration(model: LogisticRegression, score: np.ndarray) -> np.ndarray:
-    """Probabilities from a map fitted by :func:`fit_score_calibration`."""
-    centre, scale = model.ghost_centre_
-    z = ((score - centre) / scale).reshape(-1, 1)
-    return np.asarray(model.predict_proba(z)[:, 1], dtype=float)
-
-
-def _standardise(score: np.ndarray) -> np.ndarray:
-    scale = float(np.std(score)) or 1.0
-    return np.asarray((score - np.mean(score)) / scale, dtype=float)
+    model.fit(((score - centre) / scale).reshape(-1, 1), label.astype(int))
+    return ScoreCalibration(centre, scale, model)
 
 
 # logistic regression on the features -------------------------------------------------
