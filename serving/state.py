@@ -21,12 +21,16 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from ghost_model.errors import ModelNotReadyError
 from ghost_model.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,10 @@ STAGE_ORDER = ("sellability", "distance", "priority", "context")
 
 
 class ServedModel(Protocol):
-    """What the service needs from a model: its features and metadata.
+    """What the service needs from a model (``PartnerRiskModel`` provides it).
 
-    Live scoring hands the model to ``ghost_model.scoring``, which needs the
-    prediction and contribution methods of ``PartnerRiskModel`` too.
+    The snapshot routes use only the metadata and feature names; live scoring hands
+    the model to ``ghost_model.scoring``, which predicts and explains with it.
     """
 
     @property
@@ -45,6 +49,10 @@ class ServedModel(Protocol):
 
     @property
     def metadata(self) -> dict[str, Any]: ...
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+    def predict_contributions(self, frame: pd.DataFrame) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
