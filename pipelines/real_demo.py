@@ -913,7 +913,7 @@ def stage_section(result: JobResult) -> str:
     rows = []
     for stage in STAGES_WITH_CONTEXT:
         note = result.stage_notes.get(stage)
-        status = f"no data: {note}" if note else f"{len(used[stage])} features"
+        status = f"no data ({note})" if note else f"{len(used[stage])} features"
         features = ", ".join(f"`{n}`" for n in used[stage]) or "—"
         rows.append([f"{STAGE_NAMES[stage]['en']} (`{stage}`)", status, features])
     heading = "features in the model" if result.trained else "usable features"
