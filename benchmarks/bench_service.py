@@ -370,6 +370,7 @@ class Run:
     elapsed: float
     sent: int
     server_cpu: float = 0.0
+    client_cpu: float = 0.0
 
     def line(self, bare: float) -> str:
         done = sorted(self.latencies)
@@ -378,10 +379,12 @@ class Run:
         p50 = 1e3 * percentile(done, 0.50)
         p99 = 1e3 * percentile(done, 0.99)
         cpu = 1e3 * self.server_cpu / len(done)
+        client = 1e3 * self.client_cpu / len(done)
         return (
             f"{self.name:<27} {self.rate:>6.0f} {len(done) / self.elapsed:>7.0f} "
             f"{p50:>8.2f} {p99:>8.2f} {1e3 * done[-1]:>8.1f} {cpu:>8.3f} "
-            f"{1e3 * bare:>8.3f} {cpu / (1e3 * bare):>8.3f} {dict(self.statuses)}"
+            f"{client:>8.3f} {1e3 * bare:>8.3f} {cpu / (1e3 * bare):>8.4f} "
+            f"{dict(self.statuses)}"
         )
 
 
@@ -425,6 +428,7 @@ async def open_loop(
             idle.put_nowait((reader, writer))
 
     cpu_before = cpu_seconds(pid)
+    client_before = time.process_time()
     start = loop.time() + 0.05
     tasks: list[asyncio.Task[None]] = []
     sent = 0
@@ -437,11 +441,12 @@ async def open_loop(
     await asyncio.wait(tasks, timeout=timeout)
     elapsed = loop.time() - start
     server_cpu = cpu_seconds(pid) - cpu_before
+    client_cpu = time.process_time() - client_before
     for task in tasks:
         task.cancel()
     while not idle.empty():
         idle.get_nowait()[1].close()
-    return Run(name, rate, latencies, statuses, elapsed, sent, server_cpu)
+    return Run(name, rate, latencies, statuses, elapsed, sent, server_cpu, client_cpu)
 
 
 async def drive(
@@ -476,14 +481,16 @@ def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None
     )
     print(
         f"{'phase':<27} {'rate':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'cpu/req':>8} {'bare':>8} {'cpu/bare':>8} statuses"
+        f"{'max ms':>8} {'cpu/req':>8} {'client':>8} {'bare':>8} {'cpu/bare':>8} "
+        "statuses"
     )
     bases = [bare["score_1"], bare["score_100"], bare["score_100"], bare["live"]]
     for run, base in zip(runs, bases, strict=False):
         print(run.line(base))
     print(
         "latency counted from each request's planned send time; cpu/req = server "
-        "process CPU ms per answered request; bare = in-process median CPU ms of "
+        "process CPU ms per answered request; client = the load generator's CPU ms "
+        "per answered request (same machine); bare = in-process median CPU ms of "
         "score_partners (prediction + SHAP contributions + reasons) for the same "
         "rows, for score-activity of the whole live pipeline (validate_tables, "
         "build_feature_table, score_partners) without HTTP"
