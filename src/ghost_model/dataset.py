@@ -147,7 +147,15 @@ def check_timezone(name: str, source: str) -> str:
 def to_utc_instant(value: Any, timezone: str, where: str) -> pd.Timestamp:
     """Read one instant: an offset is honoured, a naive value is read in ``timezone``.
 
-    A bare date means midnight at the start of that day in ``timezone``.
+    A bare date means midnight at the start of that day in ``timezone``. As for
+    timestamps in the tables, a local time repeated when the clocks go back is read
+    as its first occurrence, and one skipped when they go forward is an error.
+
+    Raises
+    ------
+    DataContractError
+        When ``value`` is not a date or timestamp, or is a naive local time that
+        does not exist in ``timezone``.
     """
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
@@ -160,13 +168,54 @@ def to_utc_instant(value: Any, timezone: str, where: str) -> pd.Timestamp:
     if pd.isna(stamp):
         raise DataContractError(f"{where}: {value!r} is not a date or an ISO timestamp")
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
+        localized = _localize_one(stamp, timezone, shift_forward=False)
+        if localized is None:
+            raise DataContractError(
+                f"{where} {_naive_text(value)!r} is not a local time in {timezone} "
+                "(it falls in a daylight-saving gap, skipped when the clocks went "
+                "forward); give a time outside the gap or an explicit UTC offset"
+            )
+        stamp = localized
     return stamp.tz_convert("UTC").as_unit("us")
 
 
 def cutoff_instant(day: Any, timezone: str) -> pd.Timestamp:
-    """The cutoff for ``day``: midnight at its start in ``timezone``, as UTC."""
+    """The cutoff for ``day``: midnight at its start in ``timezone``, as UTC.
+
+    Where the clocks go forward at midnight, the day starts at the first local time
+    that exists (e.g. 01:00); where midnight is repeated, the day starts at its first
+    occurrence.
+    """
     stamp = pd.Timestamp(day)
     if stamp.tzinfo is not None:
         return stamp.tz_convert("UTC").as_unit("us")
-    return to_utc_instant(stamp.normalize(), timezone, "cutoff")
+    localized = _localize_one(stamp.normalize(), timezone, shift_forward=True)
+    if localized is None:  # pragma: no cover - shift_forward always yields a time
+        raise DataContractError(f"cutoff {day!r}: no local midnight in {timezone}")
+    return localized.tz_convert("UTC").as_unit("us")
+
+
+def _localize_one(
+    stamp: pd.Timestamp, timezone: str, *, shift_forward: bool
+) -> pd.Timestamp | None:
+    """``stamp`` read in ``timezone``: first occurrence when repeated.
+
+    A time skipped by the clocks is moved to the first time after the gap when
+    ``shift_forward``, else ``None``.
+    """
+    localized = stamp.tz_localize(
+        timezone,
+        ambiguous=True,
+        nonexistent="shift_forward" if shift_forward else "NaT",
+    )
+    return None if pd.isna(localized) else localized
+
+
+def _naive_text(value: Any) -> str:
+    """A naive timestamp as the user most likely wrote it."""
+    if isinstance(value, str):
+        return value.strip()
+    stamp = pd.Timestamp(value)
+    return stamp.isoformat(
+        sep=" ", timespec="minutes" if stamp.second == 0 else "seconds"
+    )

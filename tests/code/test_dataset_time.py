@@ -1,0 +1,43 @@
+"""Instants read from a dataset's configuration and cutoffs around clock changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ghost_model.dataset import DatasetConfig, cutoff_instant
+from ghost_model.errors import DataContractError
+
+ZONE = "America/New_York"
+
+
+def test_read_extract_time_in_dst_gap_raises_contract_error() -> None:
+    """Check that a naive extract_time skipped by the clocks names the gap."""
+    raw = {"timezone": ZONE, "extract_time": "2024-03-10 02:30"}
+    with pytest.raises(
+        DataContractError,
+        match=r"dataset\.yaml: extract_time '2024-03-10 02:30' is not a local time "
+        r"in America/New_York \(it falls in a daylight-saving gap",
+    ):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+
+
+def test_read_extract_time_in_repeated_hour_uses_first_occurrence() -> None:
+    """Check that a naive extract_time repeated when clocks go back is its first."""
+    raw = {"timezone": ZONE, "extract_time": "2024-11-03 01:30"}
+    config = DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+    assert config.extract_time == pd.Timestamp("2024-11-03 05:30", tz="UTC")
+
+
+def test_compute_cutoff_midnight_in_dst_gap_starts_after_gap() -> None:
+    """Check that a day whose midnight is skipped starts at the first local time."""
+    cutoff = cutoff_instant("2022-09-11", "America/Santiago")
+    assert cutoff == pd.Timestamp("2022-09-11 04:00", tz="UTC")
+    local = cutoff.tz_convert("America/Santiago")
+    assert (local.hour, local.minute) == (1, 0)
+
+
+def test_compute_cutoff_on_fall_back_day_is_local_midnight() -> None:
+    """Check that the cutoff of a fall-back day is its local midnight."""
+    cutoff = cutoff_instant("2024-11-03", ZONE)
+    assert cutoff == pd.Timestamp("2024-11-03 04:00", tz="UTC")
