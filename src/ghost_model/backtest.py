@@ -285,7 +285,8 @@ def run_backtest(
                 {"fold": number, "test_cutoff": fold.test_cutoff, "method": method}
                 | values
             )
-        log_fold(number, len(folds), fold, metric_rows, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        log_fold(number, len(folds), fold, metric_rows, elapsed, timezone)
 
     metrics = pd.DataFrame(metric_rows)
     out_of_fold = pd.concat(predictions, ignore_index=True)
@@ -388,8 +389,12 @@ def log_fold(
     fold: Fold,
     metric_rows: list[dict[str, Any]],
     elapsed: float,
+    timezone: str,
 ) -> None:
-    """One info line per fold: PR-AUC and ROC-AUC of the model and the baselines."""
+    """One info line per fold: PR-AUC and ROC-AUC of the model and the baselines.
+
+    The test cutoff is shown as the local date the user asked for, not its UTC instant.
+    """
     mine = [r for r in metric_rows if r["fold"] == number]
     parts = [f"{r['method']} PR-AUC {r['pr_auc']:.3f}" for r in mine]
     model = next(r for r in mine if r["method"] == "model")
@@ -398,7 +403,7 @@ def log_fold(
         "model ROC-AUC %.3f; %s",
         number,
         total,
-        fold.test_cutoff.date(),
+        fold.test_cutoff.tz_convert(timezone).date(),
         len(fold.train_cutoffs),
         model["base_rate"],
         elapsed,
