@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the dataset, build the feature table and write it."""
     from ghost_model.features import FeatureConfig, build_feature_table, monthly_cutoffs
     from ghost_model.loaders import load_dataset
+    from ghost_model.scoring import resolve_as_of
 
     suffix = args.out.suffix.lower()
     if suffix not in FORMATS:
@@ -58,8 +59,18 @@ def run(args: argparse.Namespace) -> int:
         frequency=args.cutoffs or "monthly",
     )
     dataset = load_dataset(args.data)
-    cutoffs = [args.as_of] if args.as_of else monthly_cutoffs(dataset, config)
+    if args.as_of is not None:
+        cutoffs = [resolve_as_of(args.as_of, dataset.extract_time, dataset.timezone)]
+    else:
+        cutoffs = monthly_cutoffs(dataset, config)
     table = build_feature_table(dataset, cutoffs, config)
+    if table.frame.empty:
+        log.warning(
+            "%s: no partner is scored at the requested cutoffs (none registered a "
+            "deal in the %d days before them); the output has no rows",
+            args.data,
+            config.lookback_days,
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":

@@ -153,32 +153,9 @@ def resolve_as_of(dataset: Dataset, text: str | None) -> pd.Timestamp:
     ConfigError
         When ``text`` is not a date or lies after what the data supports.
     """
-    import pandas as pd
+    from ghost_model.scoring import resolve_as_of as resolve
 
-    from ghost_model.dataset import cutoff_instant
-    from ghost_model.errors import ConfigError
-    from ghost_model.scoring import default_as_of
-
-    latest = default_as_of(dataset.extract_time, dataset.timezone)
-    if text is None:
-        return latest
-    try:
-        day = pd.Timestamp(text)
-    except ValueError as exc:
-        raise ConfigError(f"--as-of {text!r}: expected a date YYYY-MM-DD") from exc
-    if day.tzinfo is not None or day != day.normalize():
-        raise ConfigError(
-            f"--as-of {text!r}: expected a date YYYY-MM-DD (a cutoff is midnight in "
-            f"the dataset's zone, {dataset.timezone})"
-        )
-    as_of = cutoff_instant(day, dataset.timezone)
-    if as_of > latest:
-        supported = latest.tz_convert(dataset.timezone).date().isoformat()
-        raise ConfigError(
-            f"--as-of {text!r} lies after the data: the extract supports cutoffs up "
-            f"to {supported}; choose an earlier date"
-        )
-    return as_of
+    return resolve(text, dataset.extract_time, dataset.timezone)
 
 
 def bands_from(args: argparse.Namespace) -> RiskBands:

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from ghost_model.contract import TABLES
-from ghost_model.errors import DataContractError
+from ghost_model.errors import ConfigError, DataContractError
 
 DATASET_FILE = "dataset.yaml"
 
@@ -219,3 +219,39 @@ def _naive_text(value: Any) -> str:
     return stamp.isoformat(
         sep=" ", timespec="minutes" if stamp.second == 0 else "seconds"
     )
+
+
+def parse_as_of_date(text: str, timezone: str, option: str = "--as-of") -> pd.Timestamp:
+    """Read a cutoff given as a date ``YYYY-MM-DD``: its midnight in ``timezone``.
+
+    Parameters
+    ----------
+    text
+        The date as the user gave it.
+    timezone
+        The dataset's IANA time zone.
+    option
+        How the value is named in errors (the command-line option).
+
+    Returns
+    -------
+    pandas.Timestamp
+        The cutoff as a UTC instant (see :func:`cutoff_instant`).
+
+    Raises
+    ------
+    ConfigError
+        When ``text`` is not a calendar date.
+    """
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{option} {text!r}: expected a date YYYY-MM-DD") from exc
+    if pd.isna(day):
+        raise ConfigError(f"{option} {text!r}: expected a date YYYY-MM-DD")
+    if day.tzinfo is not None or day != day.normalize():
+        raise ConfigError(
+            f"{option} {text!r}: expected a date YYYY-MM-DD (a cutoff is midnight in "
+            f"the dataset's zone, {timezone})"
+        )
+    return cutoff_instant(day, timezone)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from ghost_model.actions import check_lang, suggest_actions
 from ghost_model.contract import STAGES_WITH_CONTEXT
+from ghost_model.dataset import parse_as_of_date
 from ghost_model.errors import ConfigError
 from ghost_model.explain import (
     ExplainableModel,
@@ -133,6 +134,48 @@ def default_as_of(extract_time: pd.Timestamp, timezone: str) -> pd.Timestamp:
     """
     local = (extract_time + pd.Timedelta(seconds=1)).tz_convert(timezone)
     return local.normalize().tz_convert("UTC").as_unit("us")
+
+
+def resolve_as_of(
+    text: str | None,
+    extract_time: pd.Timestamp,
+    timezone: str,
+    option: str = "--as-of",
+) -> pd.Timestamp:
+    """The cutoff to use: ``text`` as a date in ``timezone``, or the latest supported.
+
+    Parameters
+    ----------
+    text
+        A date ``YYYY-MM-DD``, or ``None`` for :func:`default_as_of`.
+    extract_time
+        The instant the data was taken (UTC).
+    timezone
+        The dataset's IANA time zone.
+    option
+        How the value is named in errors (the command-line option).
+
+    Returns
+    -------
+    pandas.Timestamp
+        The cutoff as a UTC instant.
+
+    Raises
+    ------
+    ConfigError
+        When ``text`` is not a date or lies after what the data supports.
+    """
+    latest = default_as_of(extract_time, timezone)
+    if text is None:
+        return latest
+    as_of = parse_as_of_date(text, timezone, option)
+    if as_of > latest:
+        supported = latest.tz_convert(timezone).date().isoformat()
+        raise ConfigError(
+            f"{option} {text!r} lies after the data: the extract supports cutoffs up "
+            f"to {supported}; choose an earlier date"
+        )
+    return as_of
 
 
 def score_partners(
