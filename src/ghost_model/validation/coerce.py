@@ -40,6 +40,9 @@ STR_DTYPE: Final = "str"
 
 _OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 _NUMERIC_ID = r"^[+-]?\d+(?:\.0*)?$"
+_NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"})
+_WHOLE_ID: Final = "an id read as a number must be a whole number"
+_BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 
 
@@ -130,11 +133,20 @@ def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
 
 
 def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
-    """Ids as text; whole numbers read as floats lose their ``.0``."""
-    if values.dtype == object and _infers_numeric(values):
-        values = pd.to_numeric(values)
+    """Ids as text; whole numbers read as floats lose their ``.0``.
+
+    A number with a fraction and a boolean (as JSON can carry) are failures.
+    """
+    if values.dtype == object:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in _NUMERIC_KINDS:
+            values = pd.to_numeric(values)
+        elif kind not in {"string", "empty"}:
+            return _objects_to_id(values)
     if is_bool_dtype(values.dtype):
-        return to_text(values), []
+        present = values.notna().to_numpy()
+        missing = pd.Series(np.nan, index=values.index, dtype=STR_DTYPE)
+        return missing, [(present, _BOOLEAN_ID)]
     if is_integer_dtype(values.dtype):
         return _integers_to_text(values), []
     if is_float_dtype(values.dtype):
@@ -179,16 +191,28 @@ def to_timestamp(
 
 
 def to_number(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
-    """Numbers as float64; text that is not a number is a failure."""
+    """Numbers as float64; text that is not a number, or an infinite one, fails.
+
+    A value too large for a float (``1e400``) would become infinite: it is a failure
+    and missing in the canonical column, as is an infinite value typed as a number.
+    """
+    if values.dtype == object and _infers_numeric(values):
+        values = pd.to_numeric(values)
     if is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype):
-        return values.astype("float64"), []
-    text = to_text(values)
-    readable = matches(text, _NUMBER)
-    strings = pc.if_else(pa.array(readable), pa.array(text), None)
-    numbers = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
-    failed = text.notna().to_numpy() & ~readable
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        failed = np.zeros(len(numbers), dtype=bool)
+    else:
+        text = to_text(values)
+        readable = matches(text, _NUMBER)
+        strings = pc.if_else(pa.array(readable), pa.array(text), None)
+        numbers = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
+        failed = text.notna().to_numpy() & ~readable
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        numbers = np.where(infinite, np.nan, numbers)
     return pd.Series(numbers, index=values.index, dtype="float64"), [
-        (failed, "not a number")
+        (failed, "not a number"),
+        (infinite, "not a finite number"),
     ]
 
 
@@ -243,7 +267,30 @@ def _floats_to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, 
     text[whole] = numbers[whole].astype("int64").astype(str)
     out = pd.Series(text, index=values.index, dtype=STR_DTYPE)
     failed = present & ~whole
-    return out, [(failed, "an id read as a number must be a whole number")]
+    return out, [(failed, _WHOLE_ID)]
+
+
+def _objects_to_id(
+    values: pd.Series,
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Ids from a column of mixed Python values (text, numbers, booleans)."""
+    booleans = np.zeros(len(values), dtype=bool)
+    fractions = np.zeros(len(values), dtype=bool)
+    text = np.full(len(values), np.nan, dtype=object)
+    for i, value in enumerate(values.to_numpy(dtype=object)):
+        if isinstance(value, bool | np.bool_):
+            booleans[i] = True
+        elif isinstance(value, float | np.floating):
+            if not np.isfinite(value):
+                fractions[i] = not np.isnan(value)
+            elif float(value).is_integer():
+                text[i] = str(int(value))
+            else:
+                fractions[i] = True
+        elif value is not None and value is not pd.NA:
+            text[i] = str(value)
+    ids, found = to_id(pd.Series(text, index=values.index, dtype=STR_DTYPE))
+    return ids, [*found, (booleans, _BOOLEAN_ID), (fractions, _WHOLE_ID)]
 
 
 def _integers_to_text(values: pd.Series) -> pd.Series:
@@ -263,4 +310,4 @@ def _missing_column(column: ColumnSpec, index: pd.Index) -> pd.Series:
 
 def _infers_numeric(values: pd.Series) -> bool:
     kind = pd.api.types.infer_dtype(values, skipna=True)
-    return kind in {"integer", "floating", "mixed-integer-float"}
+    return kind in _NUMERIC_KINDS

@@ -1,0 +1,94 @@
+"""Values that look readable but break the contract: huge numbers, odd JSON ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ghost_model.dataset import DatasetConfig
+from ghost_model.errors import DataContractError
+from ghost_model.loaders import load_dataset, validate_tables
+
+UTC_CONFIG = DatasetConfig(
+    timezone="UTC", extract_time=pd.Timestamp("2024-06-30T00:00:00Z").as_unit("us")
+)
+DEALS_HEADER = "deal_id,partner_id,registered_at,rep_id,closed_at,outcome,amount"
+
+
+def json_deals(
+    deal_ids: list[object], amounts: list[object]
+) -> dict[str, pd.DataFrame]:
+    """A deals frame typed as JSON records arrive: object columns of Python values."""
+    return {
+        "deals": pd.DataFrame(
+            {
+                "deal_id": pd.Series(deal_ids, dtype=object),
+                "partner_id": ["P1"] * len(deal_ids),
+                "registered_at": ["2024-01-01"] * len(deal_ids),
+                "amount": pd.Series(amounts, dtype=object),
+            }
+        )
+    }
+
+
+def test_load_deals_amount_overflowing_float_raises(tmp_path: Path) -> None:
+    """Check that a CSV number too large for a float is not a finite number."""
+    (tmp_path / "dataset.yaml").write_text(
+        "timezone: UTC\nextract_time: 2024-06-30T00:00:00Z\n", encoding="utf-8"
+    )
+    (tmp_path / "deals.csv").write_text(
+        f"{DEALS_HEADER}\nD1,P1,2024-06-01,R1,,open,1e400\n", encoding="utf-8"
+    )
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv row 1 .*column 'amount', value '1e400': not a finite number",
+    ):
+        load_dataset(tmp_path)
+
+
+def test_validate_deals_infinite_json_amount_raises() -> None:
+    """Check that an infinite number in a JSON frame is a violation."""
+    raw = json_deals(["D1", "D2"], [5, float("inf")])
+
+    with pytest.raises(
+        DataContractError, match=r"deals row 2, column 'amount', .*not a finite number"
+    ):
+        validate_tables(raw, UTC_CONFIG)
+
+
+def test_validate_deals_fractional_json_id_among_text_raises() -> None:
+    """Check that a JSON id 2.5 beside text ids is a violation, not the id '2.5'."""
+    raw = json_deals(["D1", 2.5], [1, 2])
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals row 2, column 'deal_id', value 2\.5: an id read as a number "
+        r"must be a whole number",
+    ):
+        validate_tables(raw, UTC_CONFIG)
+
+
+@pytest.mark.parametrize("deal_ids", [[True, "D2"], [True, False]])
+def test_validate_deals_boolean_json_id_raises(deal_ids: list[object]) -> None:
+    """Check that a JSON boolean given as an id is a violation."""
+    raw = json_deals(deal_ids, [1, 2])
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals row 1, column 'deal_id', value True: a boolean is not an id",
+    ):
+        validate_tables(raw, UTC_CONFIG)
+
+
+def test_validate_deals_mixed_json_ids_whole_numbers_accepted() -> None:
+    """Check that whole JSON numbers beside text ids become text without '.0'."""
+    raw = json_deals(["D1", 3.0, 7], [1, 2.5, None])
+
+    deals = validate_tables(raw, UTC_CONFIG).table("deals")
+
+    assert deals["deal_id"].tolist() == ["D1", "3", "7"]
+    assert deals["amount"].tolist()[:2] == [1.0, 2.5]
+    assert pd.isna(deals["amount"].iloc[2])
