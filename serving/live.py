@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -98,7 +98,9 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         raise RequestFieldError.about(
             "body.as_of", inactive_message(request.partner_id, day)
         )
-    check_model_tables(state.model.feature_names, frame.columns, table)
+    check_model_tables(
+        state.model.feature_names, frame.columns, state.catalogue, posted=raw
+    )
     records = _checked(
         lambda: score_partners(
             state.model,
@@ -129,23 +131,52 @@ def columns(table: str) -> list[str]:
 
 
 def check_model_tables(
-    needed: Sequence[str], present: Iterable[str], table: FeatureRows
+    needed: Sequence[str],
+    present: Iterable[str],
+    catalogue: Mapping[str, Any] | None,
+    posted: Iterable[str],
 ) -> None:
-    """Refuse activity lacking tables whose features the model was trained on."""
-    from ghost_model.contract import STAGE_TABLES
+    """Refuse activity lacking tables whose features the model was trained on.
 
+    Parameters
+    ----------
+    needed
+        The model's feature names.
+    present
+        The columns of the feature table built from the request.
+    catalogue
+        The feature catalogue (``FeatureSpec`` per feature); loaded when ``None``.
+    posted
+        The names of the tables the request posts.
+
+    Raises
+    ------
+    RequestFieldError
+        Naming the tables to post, when a feature of the model is missing.
+    """
     missing = sorted(set(needed).difference(present))
     if not missing:
         return
+    if catalogue is None:
+        from ghost_model.features import load_catalogue
+
+        catalogue = load_catalogue()
+    have = set(posted)
     tables = sorted(
-        {name for stage in table.stages_without_data for name in STAGE_TABLES[stage]}
-        - {"deals"}
+        {
+            name
+            for feature in missing
+            if feature in catalogue
+            for name in catalogue[feature].tables
+        }
+        - have
     )
     raise RequestFieldError.about(
         "body.tables",
         f"the model uses {len(missing)} feature(s) of tables the request does not "
-        f"post ({', '.join(tables) or 'unknown'}), e.g. {missing[0]!r}; post those "
-        "tables, as an empty list when the partner has no such rows",
+        f"post ({', '.join(tables) or 'not in the feature catalogue'}), e.g. "
+        f"{missing[0]!r}; post those tables, as an empty list when the partner has "
+        "no such rows",
     )
 
 
