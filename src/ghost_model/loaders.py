@@ -57,7 +57,7 @@ def load_dataset(
     path: str | Path,
     *,
     quarantine: bool = False,
-    quarantine_dir: Path | None = None,
+    quarantine_dir: str | Path | None = None,
 ) -> Dataset:
     """Read a dataset folder or DuckDB file and apply the data contract.
 
@@ -83,6 +83,8 @@ def load_dataset(
         is missing, or (strict mode) a row breaks a rule.
     """
     path = Path(path)
+    if quarantine_dir is not None:
+        quarantine_dir = Path(quarantine_dir)
     started = time.perf_counter()
     if path.is_dir() and _is_mapped(path):
         from ghost_model.mapping import load_mapped_dataset

@@ -92,3 +92,33 @@ def test_validate_deals_mixed_json_ids_whole_numbers_accepted() -> None:
     assert deals["deal_id"].tolist() == ["D1", "3", "7"]
     assert deals["amount"].tolist()[:2] == [1.0, 2.5]
     assert pd.isna(deals["amount"].iloc[2])
+
+
+def test_quarantine_deals_folder_given_as_str_writes_rows(tmp_path: Path) -> None:
+    """Check that a quarantine folder given as text is accepted and written."""
+    (tmp_path / "dataset.yaml").write_text(
+        "timezone: UTC\nextract_time: 2024-06-30T00:00:00Z\n", encoding="utf-8"
+    )
+    (tmp_path / "deals.csv").write_text(
+        f"{DEALS_HEADER}\nD1,P1,2024-06-01,R1,,open,1\nD2,P1,x,,,,\n", encoding="utf-8"
+    )
+    out = tmp_path / "rejected"
+
+    dataset = load_dataset(tmp_path, quarantine=True, quarantine_dir=str(out))
+
+    assert dataset.table("deals")["deal_id"].tolist() == ["D1"]
+    assert (out / "deals.csv").is_file()
+    with pytest.raises(DataContractError, match=r"not an ISO 8601 timestamp"):
+        load_dataset(tmp_path)
+
+
+def test_validate_tables_quarantine_folder_given_as_str_writes_rows(
+    tmp_path: Path,
+) -> None:
+    """Check that validate_tables accepts a quarantine folder given as text."""
+    raw = json_deals(["D1", True], [1, 2])
+    out = tmp_path / "rejected"
+
+    validate_tables(raw, UTC_CONFIG, quarantine=True, quarantine_dir=str(out))
+
+    assert "a boolean is not an id" in (out / "deals.csv").read_text(encoding="utf-8")

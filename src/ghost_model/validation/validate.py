@@ -72,7 +72,7 @@ def validate_tables(
     *,
     sources: Mapping[str, str] | None = None,
     quarantine: bool = False,
-    quarantine_dir: Path | None = None,
+    quarantine_dir: str | Path | None = None,
 ) -> Dataset:
     """Apply the data contract to tables that are already in memory.
 
@@ -109,7 +109,7 @@ def validate_tables(
         config,
         origins=origins,
         quarantine=quarantine,
-        quarantine_dir=quarantine_dir,
+        quarantine_dir=None if quarantine_dir is None else Path(quarantine_dir),
     )
 
 
