@@ -10,7 +10,9 @@ Conventions (documented in ``docs/data-contract.md``):
 
 * text of every kind is stripped of surrounding whitespace; an empty string is missing;
 * values of a closed set (``outcome``, ``direction``, ``kind``) are also lower-cased;
-* ids are text; a whole number read as a float (``12345.0``) becomes ``"12345"``;
+* ids are text; a whole number read as a float (``12345.0``) becomes ``"12345"``; a
+  number with a fraction and a boolean are failures;
+* numbers are float64; one too large for a float (``1e400``) or infinite is a failure;
 * timestamps are ISO 8601 (``YYYY/MM/DD`` accepted too); an offset or ``Z`` is honoured,
   a naive value is read in the dataset's time zone (a local time repeated when the
   clocks go back is read as its first occurrence, one skipped when they go forward is
