@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,6 @@ import httpx
 import orjson
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -41,33 +39,13 @@ from serving.openapi import OPENAPI_PATH, build_openapi, render_openapi
 from serving.schemas import ActivityRequest, ScoreRecord
 from serving.state import ServiceState, build_state
 
+# Given by the e2e conftest: ``with serve_on_loopback(app) as base_url``.
+ServeOnLoopback = Callable[[FastAPI], AbstractContextManager[str]]
+
 API_KEY = "api-key-for-service-tests-0001"
 ADMIN_KEY = "admin-key-for-service-tests-0001"
 AS_OF = "2024-12-01"
 STAGES = {"win_rate_180d": "sellability", "inbound_questions_90d": "distance"}
-
-
-@contextmanager
-def running(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start within 30 s")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def wait_ready(client: httpx.Client, timeout: float = 120.0) -> httpx.Response:
@@ -190,7 +168,7 @@ def service_settings(**changes: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[Service]:
+def service(serve_on_loopback: ServeOnLoopback) -> Iterator[Service]:
     """A running service on stand-ins, ready."""
     registry = StandInRegistry()
     app = create_app(
@@ -199,7 +177,7 @@ def service() -> Iterator[Service]:
         live_scorer=stand_in_live,
         settle_gc=False,
     )
-    with running(app) as url:
+    with serve_on_loopback(app) as url:
         running_service = Service(url, registry)
         with running_service.client() as client:
             assert wait_ready(client).status_code == 200
@@ -529,12 +507,17 @@ def test_keep_serving_when_reload_fails(service: Service) -> None:
         assert client.get("/readyz").status_code == 200
 
 
-def test_answer_503_until_loaded_then_ready_after_reload() -> None:
+def test_answer_503_until_loaded_then_ready_after_reload(
+    serve_on_loopback: ServeOnLoopback,
+) -> None:
     """Check that a service whose first load failed is unready until a reload works."""
     registry = StandInRegistry()
     registry.fail = True
     app = create_app(service_settings(), loader=registry.load, settle_gc=False)
-    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with (
+        serve_on_loopback(app) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
         deadline = time.monotonic() + 30
         while "loading" in (client.get("/readyz").json().get("reason") or ""):
             assert time.monotonic() < deadline

@@ -8,12 +8,11 @@ serve`` does and answers on a real uvicorn server on 127.0.0.1.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +20,9 @@ import httpx
 import orjson
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from ghost_model import registry, training
 from ghost_model.features import FeatureTable, build_feature_table, monthly_cutoffs
 from ghost_model.scoring import score_partners
 from ghost_model.settings import Settings
@@ -34,35 +33,12 @@ from serving.live import score_activity, warm_up_request
 from serving.schemas import ScoreRecord
 from serving.state import load_service_state
 
-registry = pytest.importorskip("ghost_model.registry", reason="needs the registry")
-training = pytest.importorskip("ghost_model.training", reason="needs training")
+# Given by the e2e conftest: ``with serve_on_loopback(app) as base_url``.
+ServeOnLoopback = Callable[[FastAPI], AbstractContextManager[str]]
 
 API_KEY = "api-key-for-registry-tests-001"
 ADMIN_KEY = "admin-key-for-registry-tests-01"
 CUTOFFS = 10
-
-
-@contextmanager
-def running(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start within 30 s")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @dataclass
@@ -153,10 +129,13 @@ def trained(
 
 
 @pytest.fixture(scope="module")
-def url(trained: Trained) -> Iterator[str]:
+def url(trained: Trained, serve_on_loopback: ServeOnLoopback) -> Iterator[str]:
     """The service, started the way `ghost-model serve` starts it, and ready."""
     app = create_app(trained.settings, settle_gc=False)
-    with running(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+    with (
+        serve_on_loopback(app) as base,
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, client.get("/readyz").text
