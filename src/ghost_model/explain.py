@@ -327,7 +327,8 @@ def rank_reasons(
     n_reasons
         Maximum reasons per row.
     stages_without_data
-        Stages that give no reasons.
+        Stages that give no reasons (``context`` never does: the month or the tier
+        is not something a partner manager can act on).
     render
         Sentence renderer.
 
@@ -336,11 +337,12 @@ def rank_reasons(
     list of list of Reason
         Per row, at most ``n_reasons`` reasons with positive contribution, largest
         first, one per signal (:func:`signal_family`): of ``portal_views_30d`` and
-        ``portal_views_90d`` only the one pushing more is given.
+        ``portal_views_90d`` only the one pushing more is given. A feature whose value
+        is missing for the row gives no reason: its sentence would have no number.
     """
     names = [str(c) for c in contributions.columns]
     stage_of = stages_of(names, catalogue)
-    no_data = set(stages_without_data)
+    no_data = {*stages_without_data, "context"}
     allowed = np.array([stage_of[name] not in no_data for name in names])
     values = contributions.to_numpy(dtype=float, copy=True)
     values[:, ~allowed] = -np.inf
@@ -357,10 +359,10 @@ def rank_reasons(
         for j in ranked:
             if len(reasons) == n_reasons or not values[i, j] > 0:
                 break
-            if families[j] in seen:
+            name = names[j]
+            if families[j] in seen or pd.isna(records[i].get(name)):
                 continue
             seen.add(families[j])
-            name = names[j]
             reasons.append(
                 Reason(
                     feature=name,

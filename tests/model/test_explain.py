@@ -182,13 +182,23 @@ def test_pick_driving_stage_largest_positive() -> None:
 
 
 def test_explain_reasons_push_risk_up(model: StandInModel) -> None:
-    """Check that reasons are the top positive contributions, rendered with numbers."""
+    """Check that reasons are the top positive contributions, rendered with numbers.
+
+    Context features and features missing for the partner never become reasons.
+    """
     frame = make_frame(40, seed=9)
-    explanations = explain_frame(model, frame, make_catalogue(), render=render)
+    catalogue = make_catalogue()
+    explanations = explain_frame(model, frame, catalogue, render=render)
     contributions = feature_contributions(model, frame).drop(columns=BIAS)
 
     for i, explanation in enumerate(explanations):
-        row = contributions.iloc[i]
+        values = frame.iloc[i]
+        eligible = [
+            f
+            for f in contributions.columns
+            if catalogue[f].stage != "context" and not pd.isna(values[f])
+        ]
+        row = contributions.iloc[i][eligible]
         expected = row[row > 0].sort_values(ascending=False).index[:3].tolist()
         assert len(expected) == len({signal_family(f) for f in expected})
         assert [r.feature for r in explanation.reasons] == expected
