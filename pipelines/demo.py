@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.score import LANGS, add_band_arguments, bands_from
+from pipelines.score import LANGS, add_band_arguments, bands_from, score_languages
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train if needed, score, write scores, snapshot and reports; print paths."""
     from ghost_model.report import TREND_POINTS, write_report
-    from ghost_model.scoring import score_partners, write_scores
+    from ghost_model.scoring import write_scores
     from ghost_model.settings import Settings
     from ghost_model.snapshot import write_snapshot
     from pipelines.report import render_report
@@ -60,17 +60,7 @@ def run(args: argparse.Namespace) -> int:
     model = champion_or_train(args.data, settings)
     inputs = prepare_inputs(args.data, None, history=TREND_POINTS - 1)
 
-    records = {
-        lang: score_partners(
-            model,
-            inputs.table,
-            timezone=inputs.dataset.timezone,
-            as_of=inputs.as_of,
-            lang=lang,
-            bands=bands,
-        )
-        for lang in LANGS
-    }
+    records = score_languages(model, inputs, LANGS, bands)
     paths = [
         write_scores(records[lang], out_dir / f"scores_{lang}.csv") for lang in LANGS
     ]

@@ -15,14 +15,14 @@ import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ghost_model.dataset import Dataset
     from ghost_model.features import FeatureConfig, FeatureTable
-    from ghost_model.scoring import RiskBands
+    from ghost_model.scoring import RiskBands, ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def add_band_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score the partners, write the scores and the snapshot, print the path."""
     from ghost_model.registry import load_model
-    from ghost_model.scoring import score_partners, write_scores
+    from ghost_model.scoring import write_scores
     from ghost_model.settings import Settings
     from ghost_model.snapshot import write_snapshot
 
@@ -82,17 +82,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = prepare_inputs(args.data, args.as_of, history=0)
     model = load_model("champion", settings)
 
-    records = {
-        lang: score_partners(
-            model,
-            inputs.table,
-            timezone=inputs.dataset.timezone,
-            as_of=inputs.as_of,
-            lang=lang,
-            bands=bands,
-        )
-        for lang in (LANGS if not args.no_snapshot else (args.lang,))
-    }
+    langs = LANGS if not args.no_snapshot else (args.lang,)
+    records = score_languages(model, inputs, langs, bands)
     write_scores(records[args.lang], args.out)
     if not args.no_snapshot:
         write_snapshot(records, args.snapshot or settings.resolved_snapshot_path())
@@ -109,6 +100,28 @@ class ScoringInputs:
     cutoffs: list[pd.Timestamp]
     table: FeatureTable
     config: FeatureConfig
+
+
+def score_languages(
+    model: ScoringModel,
+    inputs: ScoringInputs,
+    langs: tuple[str, ...],
+    bands: RiskBands,
+) -> dict[str, list[dict[str, Any]]]:
+    """Explained scores of every partner at ``inputs.as_of``, once per language."""
+    from ghost_model.scoring import score_partners
+
+    return {
+        lang: score_partners(
+            model,
+            inputs.table,
+            timezone=inputs.dataset.timezone,
+            as_of=inputs.as_of,
+            lang=lang,
+            bands=bands,
+        )
+        for lang in langs
+    }
 
 
 def prepare_inputs(data: Path, as_of_text: str | None, history: int) -> ScoringInputs:
