@@ -270,6 +270,7 @@ def _deal_history(deal_days: ir.Table, cut: ir.Table) -> ir.Table:
         b_first_reg=rows.d.min(where=has_reg),
         b_last_win=rows.d.max(where=has_win),
         b_reg=rows.n_reg.sum(),
+        b_reg_days=_count(has_reg),
         b_cyc=rows.cyc.sum(),
         b_n_cyc=rows.n_cyc.sum(),
         b_reg_at_win=rows.run_reg.max(where=has_win),
@@ -285,6 +286,7 @@ def _deal_history(deal_days: ir.Table, cut: ir.Table) -> ir.Table:
         first_reg_d=full.b_first_reg.min().over(upto),
         last_win_d=full.b_last_win.max().over(upto),
         cum_reg=_zero(full.b_reg).sum().over(upto),
+        cum_reg_days=_zero(full.b_reg_days).sum().over(upto),
         cum_cyc=_zero(full.b_cyc).sum().over(upto),
         cum_n_cyc=_zero(full.b_n_cyc).sum().over(upto),
         reg_at_last_win=full.b_reg_at_win.max().over(upto),
@@ -642,6 +644,7 @@ def _feature_columns(
     if "partner_reps" in present:
         cols["n_reps"] = z(b.roster_size).cast("float64")
     cols["days_since_first_deal"] = _days_since(now, b.first_reg_d)
+    cols["deal_days_history"] = z(b.cum_reg_days).cast("float64")
     cols["month_of_year"] = b.month.cast("float64")
     del s
     return cols
