@@ -24,12 +24,12 @@ All traffic goes to 127.0.0.1 only, and every phase is bounded in requests and t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import statistics
@@ -218,32 +218,36 @@ def serve(folder: Path, port: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         server_header=False,
         http=best_http(),
         loop=best_loop(),
     )
     server = uvicorn.Server(config)
 
-    def stop_on_stdin_eof() -> None:
-        sys.stdin.read()
+    def follow_phases_until_eof() -> None:
+        for line in sys.stdin:
+            pauses.phase = line.strip()
         server.should_exit = True
 
-    threading.Thread(target=stop_on_stdin_eof, daemon=True).start()
+    threading.Thread(target=follow_phases_until_eof, daemon=True).start()
     server.run()
     print(json.dumps({"gc": pauses.summary()}), flush=True)
 
 
 class GcPauses:
-    """Collects every garbage collection's pause, wall and CPU time, by generation.
+    """Collects every garbage collection's pause, wall and CPU time, per phase.
 
     CPU time (of the collecting thread) is what the collector itself costs; wall
-    time adds whatever else the machine did meanwhile.
+    time adds whatever else the machine did meanwhile. The parent names the
+    current phase on this process's stdin.
     """
 
     def __init__(self) -> None:
         self.started = (0.0, 0.0)
         self.armed = False
-        self.pauses: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}
+        self.phase = "start"
+        self.pauses: dict[str, list[tuple[int, float, float]]] = {}
         gc.callbacks.append(self.on_gc)
 
     def arm_when_loaded(self, app: Any) -> None:
@@ -261,16 +265,18 @@ class GcPauses:
         else:
             wall = time.perf_counter() - self.started[0]
             cpu = time.thread_time() - self.started[1]
-            self.pauses[info["generation"]].append((wall, cpu))
+            pause = (info["generation"], wall, cpu)
+            self.pauses.setdefault(self.phase, []).append(pause)
 
     def summary(self) -> dict[str, Any]:
+        """Per phase: collections per generation, longest CPU and wall pause."""
         return {
-            f"gen{g}": {
-                "count": len(p),
-                "max_cpu_ms": round(1e3 * max((c for _, c in p), default=0.0), 2),
-                "max_wall_ms": round(1e3 * max((w for w, _ in p), default=0.0), 2),
+            phase: {
+                "collections": dict(Counter(g for g, _, _ in pauses)),
+                "max_cpu_ms": round(1e3 * max(c for _, _, c in pauses), 2),
+                "max_wall_ms": round(1e3 * max(w for _, w, _ in pauses), 2),
             }
-            for g, p in self.pauses.items()
+            for phase, pauses in self.pauses.items()
         }
 
 
@@ -332,7 +338,7 @@ def wait_until_ready(port: int, timeout: float) -> None:
     raise RuntimeError(f"the service on port {port} was not ready in {timeout:.0f} s")
 
 
-# the load generator (this process) ------------------------------------------------
+# the load generator (a third process) ---------------------------------------------
 
 
 def http_request(path: str, body: dict[str, Any]) -> bytes:
@@ -345,18 +351,16 @@ def http_request(path: str, body: dict[str, Any]) -> bytes:
     return head.encode() + payload
 
 
-async def exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    """Send one request on a kept-alive connection; read the whole answer."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    await reader.readexactly(length)
-    return int(head[9:12])
+@dataclasses.dataclass
+class Phase:
+    """One open-loop run to drive: a request sent ``rate`` times a second."""
+
+    name: str
+    request: bytes
+    rate: float
+    seconds: float
+    connections: int = 32
+    report: bool = True
 
 
 @dataclasses.dataclass
@@ -371,6 +375,8 @@ class Run:
     sent: int
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    send_lag: list[float] = dataclasses.field(default_factory=list)
+    gc: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def line(self, bare: float) -> str:
         done = sorted(self.latencies)
@@ -378,13 +384,14 @@ class Run:
             return f"{self.name:<27} no answers"
         p50 = 1e3 * percentile(done, 0.50)
         p99 = 1e3 * percentile(done, 0.99)
+        lag = 1e3 * percentile(sorted(self.send_lag), 0.99) if self.send_lag else 0.0
         cpu = 1e3 * self.server_cpu / len(done)
         client = 1e3 * self.client_cpu / len(done)
         return (
             f"{self.name:<27} {self.rate:>6.0f} {len(done) / self.elapsed:>7.0f} "
-            f"{p50:>8.2f} {p99:>8.2f} {1e3 * done[-1]:>8.1f} {cpu:>8.3f} "
-            f"{client:>8.3f} {1e3 * bare:>8.3f} {cpu / (1e3 * bare):>8.4f} "
-            f"{dict(self.statuses)}"
+            f"{p50:>8.2f} {p99:>8.2f} {1e3 * done[-1]:>8.1f} {lag:>7.2f} "
+            f"{cpu:>8.3f} {client:>8.3f} {1e3 * bare:>8.3f} "
+            f"{cpu / (1e3 * bare):>8.4f} {dict(self.statuses)}"
         )
 
 
@@ -399,76 +406,194 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def open_loop(
-    port: int,
-    pid: int,
-    name: str,
-    request: bytes,
-    rate: float,
-    seconds: float,
-    connections: int = 64,
-    timeout: float = 120.0,
-) -> Run:
-    """Send ``rate * seconds`` requests on a fixed schedule over pooled connections."""
-    loop = asyncio.get_running_loop()
-    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
-    idle = asyncio.Queue()
-    for _ in range(connections):
-        idle.put_nowait(await asyncio.open_connection(HOST, port))
-    total = max(1, int(rate * seconds))
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
+class Connection:
+    """A kept-alive connection with at most one request in flight."""
 
-    async def one(planned: float) -> None:
-        reader, writer = await idle.get()
-        try:
-            statuses[await exchange(reader, writer, request)] += 1
-            latencies.append(loop.time() - planned)
-        finally:
-            idle.put_nowait((reader, writer))
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection((HOST, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.planned = 0.0
+        self.head = b""
+        self.remaining = -1
+        self.status = 0
+
+    def send(self, request: bytes, planned: float) -> None:
+        """Send the whole request (small: it fits the socket buffer)."""
+        self.planned = planned
+        self.head = b""
+        self.remaining = -1
+        self.sock.setblocking(True)
+        self.sock.sendall(request)
+        self.sock.setblocking(False)
+
+    def feed(self, buffer: bytearray, size: int) -> bool:
+        """Take ``size`` received bytes from ``buffer``; True once the answer is in.
+
+        The body is only counted, never copied; the head is parsed in place unless
+        it arrives split over two reads.
+        """
+        if not size:
+            raise ConnectionError("the server closed a kept-alive connection")
+        if self.remaining >= 0:
+            self.remaining -= size
+            return self.remaining <= 0
+        if not self.head:
+            end = buffer.find(b"\r\n\r\n", 0, size)
+            if end >= 0:
+                return self.start_body(bytes(buffer[:end]), size - end - 4)
+        self.head += bytes(buffer[:size])
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        return self.start_body(self.head[:end], len(self.head) - end - 4)
+
+    def start_body(self, head: bytes, received: int) -> bool:
+        """Read status and length from the head; count the body bytes already in."""
+        self.status = int(head[9:12])
+        self.remaining = content_length(head) - received
+        return self.remaining <= 0
+
+
+def content_length(head: bytes) -> int:
+    """The Content-Length of a response head."""
+    at = head.lower().find(b"\r\ncontent-length:")
+    if at < 0:
+        return 0
+    return int(head[at + 17 :].split(b"\r\n", 1)[0])
+
+
+def open_loop(port: int, pid: int, phase: Phase, timeout: float = 120.0) -> Run:
+    """Send ``rate * seconds`` requests on a fixed schedule over kept-alive connections.
+
+    A plain ``select`` loop (microsecond timeouts, no tasks or futures): request
+    ``i`` is planned at ``start + i / rate``; when the loop is late it sends every
+    request due at once, and when every connection is busy a request waits for the
+    first free one. Latency runs from the planned time to the last byte of the
+    answer; ``send_lag`` is how late the request actually left, i.e. the share of
+    the latency this generator caused itself.
+    """
+    connections = [Connection(port) for _ in range(phase.connections)]
+    idle = list(connections)
+    busy: dict[socket.socket, Connection] = {}
+    waiting: list[float] = []
+    total = max(1, int(phase.rate * phase.seconds))
+    latencies: list[float] = []
+    send_lag: list[float] = []
+    statuses: Counter[int] = Counter()
+    clock = time.perf_counter
+    buffer = bytearray(1 << 18)
+
+    def start_one(planned: float) -> None:
+        connection = idle.pop()
+        connection.send(phase.request, planned)
+        send_lag.append(clock() - planned)
+        busy[connection.sock] = connection
 
     cpu_before = cpu_seconds(pid)
     client_before = time.process_time()
-    start = loop.time() + 0.05
-    tasks: list[asyncio.Task[None]] = []
+    start = clock() + 0.05
+    deadline = start + phase.seconds + timeout
     sent = 0
-    while sent < total:
-        now = loop.time()
-        while sent < total and start + sent / rate <= now:
-            tasks.append(asyncio.create_task(one(start + sent / rate)))
+    while len(latencies) < total and clock() < deadline:
+        now = clock()
+        while sent < total and start + sent / phase.rate <= now:
+            waiting.append(start + sent / phase.rate)
             sent += 1
-        await asyncio.sleep(max(0.0, min(0.001, start + sent / rate - loop.time())))
-    await asyncio.wait(tasks, timeout=timeout)
-    elapsed = loop.time() - start
+        while waiting and idle:
+            start_one(waiting.pop(0))
+        wait = start + sent / phase.rate - clock() if sent < total else 0.5
+        ready, _, _ = select.select(list(busy), [], [], max(0.0, wait))
+        for sock in ready:
+            connection = busy[sock]
+            if connection.feed(buffer, sock.recv_into(buffer)):
+                latencies.append(clock() - connection.planned)
+                statuses[connection.status] += 1
+                del busy[sock]
+                idle.append(connection)
+                if waiting:
+                    start_one(waiting.pop(0))
+    elapsed = clock() - start
     server_cpu = cpu_seconds(pid) - cpu_before
     client_cpu = time.process_time() - client_before
-    for task in tasks:
-        task.cancel()
-    while not idle.empty():
-        idle.get_nowait()[1].close()
-    return Run(name, rate, latencies, statuses, elapsed, sent, server_cpu, client_cpu)
+    for connection in connections:
+        connection.sock.close()
+    return Run(
+        phase.name,
+        phase.rate,
+        latencies,
+        statuses,
+        elapsed,
+        sent,
+        server_cpu,
+        client_cpu,
+        send_lag,
+    )
 
 
-async def drive(
-    port: int, pid: int, fixture: Fixture, seconds: float, rate: float, live: float
-) -> list[Run]:
-    """The benchmark phases, in order."""
+def drive_phases(port: int, pid: int, phases: list[Phase]) -> None:
+    """Child: run the phases in order; one JSON line per phase on stdout.
+
+    A line ``{"phase": name}`` precedes each run so the parent can tell the server
+    which phase its garbage collections belong to. The collector of this process is
+    off while it drives: it allocates no reference cycles, and its pauses would be
+    counted as the server's latency.
+    """
+    gc.collect()
+    gc.disable()
+    for phase in phases:
+        print(json.dumps({"phase": phase.name}), flush=True)
+        time.sleep(0.2)
+        run = open_loop(port, pid, phase)
+        if phase.report:
+            fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+            print(json.dumps({"run": fields}), flush=True)
+
+
+def phases_of(
+    fixture: Fixture, seconds: float, rate: float, live: float
+) -> list[Phase]:
+    """The benchmark phases, in order (warm-ups are not reported)."""
     one = http_request("/v1/scores", {"partner_ids": fixture.partner_ids[:1]})
     hundred = http_request("/v1/scores", {"partner_ids": fixture.partner_ids[:100]})
     posted = http_request("/v1/score-activity", fixture.activity)
-    await open_loop(port, pid, "warm-up", one, rate=500, seconds=1)
-    await open_loop(port, pid, "warm-up", hundred, rate=200, seconds=1)
-    runs = [
-        await open_loop(port, pid, "scores, 1 id", one, rate, seconds),
-        await open_loop(port, pid, "scores, 100 ids", hundred, rate, seconds),
-        await open_loop(
-            port, pid, "scores, 100 ids, 2x rate", hundred, 2 * rate, seconds
-        ),
+    phases = [
+        Phase("warm-up 1", one, 500, 1, report=False),
+        Phase("warm-up 100", hundred, 200, 1, report=False),
+        Phase("scores, 1 id", one, rate, seconds),
+        Phase("scores, 100 ids", hundred, rate, seconds),
+        Phase("scores, 100 ids, 2x rate", hundred, 2 * rate, seconds),
     ]
     if live > 0:
-        await open_loop(port, pid, "warm-up", posted, rate=2, seconds=1, connections=2)
-        name = "score-activity, 1 partner"
-        runs.append(await open_loop(port, pid, name, posted, 50, live, connections=8))
+        phases += [
+            Phase("warm-up live", posted, 2, 1, connections=2, report=False),
+            Phase("score-activity, 1 partner", posted, 50, live, connections=8),
+        ]
+    return phases
+
+
+def drive(
+    folder: Path, port: int, pid: int, server: subprocess.Popen[str]
+) -> list[Run]:
+    """Run the load generator in a fresh process; relay its phases to the server."""
+    command = [sys.executable, __file__, "--drive", str(folder), "--port", str(port)]
+    command += ["--server-pid", str(pid)]
+    runs: list[Run] = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as driver:
+        assert driver.stdout is not None
+        for line in driver.stdout:
+            message = json.loads(line)
+            if "phase" in message and server.stdin is not None:
+                server.stdin.write(message["phase"] + "\n")
+                server.stdin.flush()
+            elif "run" in message:
+                fields = message["run"]
+                fields["statuses"] = Counter(
+                    {int(k): v for k, v in fields["statuses"].items()}
+                )
+                runs.append(Run(**fields))
+    if driver.returncode:
+        raise RuntimeError(f"the load generator failed (exit {driver.returncode})")
     return runs
 
 
@@ -477,29 +602,62 @@ def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None
     bare = fixture.bare
     print(
         f"\nservice on {HOST} (uvicorn, http={http}, loop={best_loop()}, 1 worker); "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        f"load average {load_average()} on {os.cpu_count()} CPUs"
     )
     print(
         f"{'phase':<27} {'rate':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'cpu/req':>8} {'client':>8} {'bare':>8} {'cpu/bare':>8} "
-        "statuses"
+        f"{'max ms':>8} {'lag99':>7} {'cpu/req':>8} {'client':>8} {'bare':>8} "
+        f"{'cpu/bare':>8} statuses"
     )
-    bases = [bare["score_1"], bare["score_100"], bare["score_100"], bare["live"]]
-    for run, base in zip(runs, bases, strict=False):
-        print(run.line(base))
+    bases = {"scores, 1 id": bare["score_1"], "score-activity": bare["live"]}
+    for run in runs:
+        base = next((v for k, v in bases.items() if run.name.startswith(k)), None)
+        print(run.line(bare["score_100"] if base is None else base))
     print(
-        "latency counted from each request's planned send time; cpu/req = server "
-        "process CPU ms per answered request; client = the load generator's CPU ms "
-        "per answered request (same machine); bare = in-process median CPU ms of "
-        "score_partners (prediction + SHAP contributions + reasons) for the same "
-        "rows, for score-activity of the whole live pipeline (validate_tables, "
+        "latency counted from each request's planned send time; lag99 = p99 of how "
+        "late the load generator actually sent (part of the latency it caused "
+        "itself); cpu/req = server process CPU ms per answered request; client = "
+        "the load generator's CPU ms per answered request (a separate process on "
+        "the same machine); bare = in-process median CPU ms of score_partners "
+        "(prediction + SHAP contributions + reasons) for the same rows, for "
+        "score-activity of the whole live pipeline (validate_tables, "
         "build_feature_table, score_partners) without HTTP"
     )
-    print(f"server garbage collection while serving: {gc_report}")
+    print(f"server garbage collection per phase: {gc_report}")
+
+
+def prepared(folder: Path, args: argparse.Namespace) -> Fixture:
+    """The fixture kept in ``folder`` by an earlier run, or a freshly prepared one."""
+    kept = folder / "fixture.json"
+    if kept.is_file():
+        print(f"reusing the model and snapshot in {folder}", flush=True)
+        return Fixture(**{**json.loads(kept.read_text()), "folder": folder})
+    folder.mkdir(parents=True, exist_ok=True)
+    fixture = prepare(folder, args.partners, args.months, args.rounds)
+    fields = {k: v for k, v in dataclasses.asdict(fixture).items() if k != "folder"}
+    kept.write_text(json.dumps(fields))
+    return fixture
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def save_fixture(fixture: Fixture, phases: list[Phase]) -> None:
+    """Write what the load generator sends, for its process to read."""
+    text = [{**dataclasses.asdict(p), "request": p.request.decode()} for p in phases]
+    (fixture.folder / "phases.json").write_text(json.dumps(text))
+
+
+def read_phases(folder: Path) -> list[Phase]:
+    """The phases written by :func:`save_fixture`."""
+    text = json.loads((folder / "phases.json").read_text())
+    return [Phase(**{**p, "request": p["request"].encode()}) for p in text]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with --serve, be its server)."""
+    """Run the benchmark (or, with --serve or --drive, be one of its processes)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=500)
     parser.add_argument("--months", type=int, default=24)
@@ -512,23 +670,32 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="seconds of score-activity at 50 requests/s (0: skip)",
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="prepare the model and snapshot in this folder once, reuse them later",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.port)
         return 0
+    if args.drive:
+        drive_phases(args.port, args.server_pid, read_phases(args.drive))
+        return 0
     if args.seconds * args.rate > 20_000:
         parser.error("bounded: --seconds x --rate may be at most 20000 requests")
 
+    print(f"load average before: {load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
-        fixture = prepare(Path(tmp), args.partners, args.months, args.rounds)
+        fixture = prepared(args.keep or Path(tmp), args)
+        phases = phases_of(fixture, args.seconds, args.rate, args.live_seconds)
+        save_fixture(fixture, phases)
         with child_server(fixture.folder) as (port, child):
-            runs = asyncio.run(
-                drive(
-                    port, child.pid, fixture, args.seconds, args.rate, args.live_seconds
-                )
-            )
+            runs = drive(fixture.folder, port, child.pid, child)
         output = child.stdout.read() if child.stdout else ""
     gc_report = next(
         (line for line in output.splitlines() if line.startswith('{"gc"')), "n/a"

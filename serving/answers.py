@@ -43,23 +43,18 @@ def scores_answer(
         )
     if body.as_of is not None:
         check_as_of(body.as_of, state)
-    found: list[bytes] = []
+    parts = [state.score_prefix[body.lang]]
     unknown: list[str] = []
     for partner_id in dict.fromkeys(body.partner_ids):
         record = by_id.get(partner_id)
         if record is None:
             unknown.append(partner_id)
         else:
-            found.append(record)
-    return b"".join(
-        (
-            state.score_prefix[body.lang],
-            b",".join(found),
-            b'],"unknown_ids":',
-            orjson.dumps(unknown),
-            b"}",
-        )
-    )
+            parts += (record, b",")
+    if len(parts) > 1:
+        parts.pop()
+    parts += (b'],"unknown_ids":', orjson.dumps(unknown), b"}")
+    return b"".join(parts)
 
 
 def check_as_of(as_of: str, state: ServiceState) -> None:

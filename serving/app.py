@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ghost_model import __version__
@@ -70,6 +71,9 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 LIVE_CONCURRENCY = 2
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""The service sets up no OpenTelemetry providers, so FastAPI's native telemetry
+stays off rather than looking for global providers on every request."""
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -127,13 +131,16 @@ def create_app(
         "next 90 days), by stage, for CRMs. Send a key in the X-API-Key header.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        telemetry=NO_TELEMETRY,
     )
     holder = StateHolder()
     keys = keys or KeyRing.from_settings(settings)
     # Innermost first: each added middleware wraps the ones added before it.
-    app.add_middleware(ScoresFastPath, keys=keys, settings=settings, enabled=fast_path)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ModelVersionMiddleware, holder=holder)
+    app.add_middleware(
+        ScoresFastPath, keys=keys, settings=settings, holder=holder, enabled=fast_path
+    )
     app.state.settings = settings
     app.state.keys = keys
     app.state.holder = holder

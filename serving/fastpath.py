@@ -3,12 +3,14 @@
 The route ``POST /v1/scores`` in :mod:`serving.app` is the documented contract: it
 checks the key, validates the body and formats every error. Most calls from a CRM are
 valid, though, and for those the framework's routing and dependency machinery costs
-more than the answer itself. This middleware answers exactly the requests that the
-route would answer with 200 — a known key, a JSON body with a declared length that
-validates, a batch within the limit, the snapshot's day and language — with the same
-bytes, by the same :func:`serving.answers.scores_answer`. Anything else (a missing
-key, a bad body, an error of any kind) is passed on unchanged, body included, to the
-route, so errors have one implementation.
+more than the answer itself. This middleware, the outermost of the application's own,
+answers exactly the requests that the route would answer with 200 — a loaded state, a
+known key, a JSON body with a declared length within the body limit that validates, a
+batch within the limit, the snapshot's day and language — with the same bytes, by the
+same :func:`serving.answers.scores_answer`, and the same ``X-Model-Version`` header.
+Anything else (a missing key, a bad body, an error of any kind) is passed on
+unchanged, body included, to the inner middleware and the route, so errors have one
+implementation.
 """
 
 from __future__ import annotations
@@ -20,35 +22,41 @@ from ghost_model.settings import Settings
 from serving.answers import scores_answer
 from serving.auth import KEY_HEADER, KeyRing
 from serving.errors import RequestFieldError
-from serving.middleware import STATE_SCOPE_KEY, declared_length
+from serving.middleware import VERSION_HEADER
 from serving.schemas import ScoresRequest
-from serving.state import ServiceState
+from serving.state import ServiceState, StateHolder
 
 PATH = "/v1/scores"
 KEY = KEY_HEADER.lower().encode()
+JSON_TYPE = b"application/json"
 
 
 class ScoresFastPath:
     """Answer valid, authorised score requests directly; pass on everything else."""
 
     def __init__(
-        self, app: ASGIApp, keys: KeyRing, settings: Settings, enabled: bool = True
+        self,
+        app: ASGIApp,
+        keys: KeyRing,
+        settings: Settings,
+        holder: StateHolder,
+        enabled: bool = True,
     ) -> None:
         self.app = app
         self.keys = keys
         self.settings = settings
+        self.holder = holder
         self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: ServiceState | None = scope.get(STATE_SCOPE_KEY)
+        state = self.holder.current
         if (
             not self.enabled
             or state is None
             or scope["type"] != "http"
             or scope["path"] != PATH
             or scope["method"] != "POST"
-            or declared_length(scope) is None
-            or not self.authorised_json(scope)
+            or not self.acceptable(scope)
         ):
             await self.app(scope, receive, send)
             return
@@ -63,24 +71,30 @@ class ScoresFastPath:
                 "status": 200,
                 "headers": [
                     (b"content-length", str(len(answer)).encode()),
-                    (b"content-type", b"application/json"),
+                    (b"content-type", JSON_TYPE),
+                    (VERSION_HEADER, state.model_version.encode("latin-1", "replace")),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": answer})
 
-    def authorised_json(self, scope: Scope) -> bool:
-        """A known key and a JSON content type, as the route requires."""
-        key = content_type = None
+    def acceptable(self, scope: Scope) -> bool:
+        """A known key, a JSON content type and a declared length within the limit."""
+        key = content_type = length = None
         for name, value in scope["headers"]:
             if name == KEY:
-                key = value.decode("latin-1")
+                key = value
             elif name == b"content-type":
                 content_type = value
+            elif name == b"content-length":
+                length = value
+        if content_type is None or length is None or not length.isdigit():
+            return False
         return (
-            content_type is not None
-            and content_type.split(b";")[0].strip().lower() == b"application/json"
-            and self.keys.role_of(key) is not None
+            int(length) <= self.settings.max_body_bytes
+            and content_type.split(b";")[0].strip().lower() == JSON_TYPE
+            and key is not None
+            and self.keys.role_of(key.decode("latin-1")) is not None
         )
 
     def answer(self, state: ServiceState, body: bytes) -> bytes | None:
