@@ -15,6 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ghost_model.contract import STAGE_TABLES, STAGES, TABLES, TIMESTAMP_DTYPE
 from ghost_model.dataset import Dataset
@@ -22,7 +23,7 @@ from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import normalise_cutoffs
-from ghost_model.features.definitions import define_features, input_tables
+from ghost_model.features.definitions import REP_ROWS, define_features, input_tables
 from ghost_model.features.prepare import Prepared, prepare_tables
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def build_feature_table(
     else:
         partners, reps = _run_ibis(backend, prepared.tables, present, config)
 
-    names = _feature_order(partners.columns, config)
+    names = _feature_order(partners.column_names, config)
     frame = _finish_partners(partners, stamps, names, prepared)
     rep_frame = _finish_reps(reps, stamps, prepared)
     log.info(
@@ -139,10 +140,20 @@ def stages_without_data(present: Sequence[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=32)
-def compiled_sql(config: FeatureConfig, present: tuple[str, ...]) -> tuple[str, str]:
-    """The DuckDB SQL of the partner and rep queries, compiled once per shape."""
+def compiled_sql(
+    config: FeatureConfig, present: tuple[str, ...]
+) -> tuple[str, str, str]:
+    """The DuckDB SQL of one build, compiled once per shape.
+
+    Returns
+    -------
+    tuple of str
+        The rep-row query (run first, its result registered as ``gm_rep_rows``),
+        the partner query and the rep display query (both read ``gm_rep_rows``).
+    """
     definitions = define_features(input_tables(("deals", *present)), config)
     return (
+        str(ibis.to_sql(definitions.rep_rows, dialect="duckdb")),
         str(ibis.to_sql(definitions.partners, dialect="duckdb")),
         str(ibis.to_sql(definitions.reps, dialect="duckdb")),
     )
@@ -161,14 +172,15 @@ def _database() -> duckdb.DuckDBPyConnection:
 
 def _run_duckdb(
     prepared: dict[str, pa.Table], present: tuple[str, ...], config: FeatureConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    partner_sql, rep_sql = compiled_sql(config, present)
+) -> tuple[pa.Table, pa.Table]:
+    rep_rows_sql, partner_sql, rep_sql = compiled_sql(config, present)
     con = _database().cursor()
     try:
         for name, table in prepared.items():
             con.register(f"gm_{name}", table)
-        partners = con.sql(partner_sql).to_arrow_table().to_pandas()
-        reps = con.sql(rep_sql).to_arrow_table().to_pandas()
+        con.register(REP_ROWS, con.sql(rep_rows_sql).to_arrow_table())
+        partners = con.sql(partner_sql).to_arrow_table()
+        reps = con.sql(rep_sql).to_arrow_table()
     finally:
         con.close()
     return partners, reps
@@ -179,12 +191,13 @@ def _run_ibis(
     prepared: dict[str, pa.Table],
     present: tuple[str, ...],
     config: FeatureConfig,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pa.Table, pa.Table]:
     for name, table in prepared.items():
         _register(backend, f"gm_{name}", table)
     definitions = define_features(input_tables(("deals", *present)), config)
-    partners = backend.execute(definitions.partners)
-    reps = backend.execute(definitions.reps)
+    _register(backend, REP_ROWS, backend.to_pyarrow(definitions.rep_rows))
+    partners = backend.to_pyarrow(definitions.partners)
+    reps = backend.to_pyarrow(definitions.reps)
     return partners, reps
 
 
@@ -207,52 +220,61 @@ def _feature_order(columns: Iterable[str], config: FeatureConfig) -> list[str]:
     return [name for name in catalogue if name in set(built)]
 
 
-def _as_of(ci: pd.Series, stamps: Sequence[pd.Timestamp]) -> pd.Series:
-    lookup = pd.Series(list(stamps), dtype=TIMESTAMP_DTYPE)
-    values = lookup.to_numpy()[ci.to_numpy(dtype=np.int64)] if len(ci) else []
-    return pd.Series(values, index=ci.index, dtype=TIMESTAMP_DTYPE)
+def _as_of(ci: pa.ChunkedArray, stamps: Sequence[pd.Timestamp]) -> pd.Series:
+    lookup = pd.Series(list(stamps), dtype=TIMESTAMP_DTYPE).to_numpy()
+    values = lookup[ci.to_numpy().astype(np.int64)] if len(ci) else []
+    return pd.Series(values, dtype=TIMESTAMP_DTYPE)
+
+
+def _sorted(raw: pa.Table, keys: Sequence[str]) -> pa.Table:
+    return raw.take(pc.sort_indices(raw, [(k, "ascending") for k in keys]))
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A numeric column as float64, missing as NaN."""
+    values = pc.cast(column, pa.float64()).to_numpy()
+    return np.asarray(values, dtype=np.float64)
 
 
 def _finish_partners(
-    raw: pd.DataFrame,
+    raw: pa.Table,
     stamps: Sequence[pd.Timestamp],
     names: list[str],
     prepared: Prepared,
 ) -> pd.DataFrame:
-    raw = raw.sort_values(["ci", "partner_id"], kind="stable").reset_index(drop=True)
-    out = pd.DataFrame(
-        {
-            "partner_id": prepared.decode("partner", raw["partner_id"]),
-            "as_of": _as_of(raw["ci"], stamps),
-        }
-    )
+    raw = _sorted(raw, ["ci", "partner_id"])
+    columns: dict[str, Any] = {
+        "partner_id": prepared.decode("partner", _codes(raw["partner_id"])),
+        "as_of": _as_of(raw["ci"], stamps),
+    }
     for name in names:
         if name == "tier":
-            out[name] = raw[name].astype("str")
+            columns[name] = pd.Series(raw[name].to_pandas()).astype("str")
         else:
-            out[name] = pd.to_numeric(raw[name], errors="raise").astype("float64")
-    out["label"] = raw["label"].astype("Int8")
-    return out
+            columns[name] = _floats(raw[name])
+    columns["label"] = pd.Series(raw["label"].to_pandas()).astype("Int8")
+    return pd.DataFrame(columns)
 
 
 def _finish_reps(
-    raw: pd.DataFrame, stamps: Sequence[pd.Timestamp], prepared: Prepared
+    raw: pa.Table, stamps: Sequence[pd.Timestamp], prepared: Prepared
 ) -> pd.DataFrame:
-    raw = raw.sort_values(["ci", "partner_id", "rep_id"], kind="stable").reset_index(
-        drop=True
-    )
-    out = pd.DataFrame(
-        {
-            "partner_id": prepared.decode("partner", raw["partner_id"]),
-            "rep_id": prepared.decode("rep", raw["rep_id"]),
-            "as_of": _as_of(raw["ci"], stamps),
-        }
-    )
-    for column in raw.columns:
+    raw = _sorted(raw, ["ci", "partner_id", "rep_id"])
+    columns: dict[str, Any] = {
+        "partner_id": prepared.decode("partner", _codes(raw["partner_id"])),
+        "rep_id": prepared.decode("rep", _codes(raw["rep_id"])),
+        "as_of": _as_of(raw["ci"], stamps),
+    }
+    for column in raw.column_names:
         if column in ("partner_id", "rep_id", "ci"):
             continue
         if column in REP_COLUMNS_BOOL:
-            out[column] = raw[column].astype("bool")
+            values = raw[column].to_numpy(zero_copy_only=False)
+            columns[column] = np.asarray(values).astype("bool")
         else:
-            out[column] = pd.to_numeric(raw[column]).astype("float64")
-    return out
+            columns[column] = _floats(raw[column])
+    return pd.DataFrame(columns)
+
+
+def _codes(column: pa.ChunkedArray) -> pd.Series:
+    return pd.Series(column.to_numpy().astype(np.int64))

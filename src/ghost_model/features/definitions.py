@@ -4,9 +4,12 @@ Inputs are the prepared tables of :mod:`ghost_model.features.prepare` (instants 
 local day numbers) bound by name, so one expression compiles to DuckDB SQL and runs
 unchanged on PySpark. The shape of every computation:
 
-1. roll events up to one row per partner (or rep) and local day;
-2. trailing windows: join the day rows to the cutoffs whose window holds them
-   (``D - span <= d < D``) and sum with a condition per window;
+1. roll events up to one row per partner (or rep) and local day where several
+   definitions read them (deals); other events go straight to step 2;
+2. windows (trailing ones and the label's): every window boundary ``D - k`` cuts
+   the day line into buckets; rows are summed per key and bucket, the bucket sums
+   accumulated over a key x boundary grid, and a window sum is the difference of
+   two accumulated sums, so no row is copied once per cutoff;
 3. quantities over the whole history ("days since the last win"): put each day row
    in the bucket of the first cutoff after it, then run cumulative sums and maxima
    over a partner x cutoff grid;
@@ -34,12 +37,21 @@ FAR_DAY = 2**30
 """A local day after any data: the end of an interval that has not ended."""
 
 
+REP_ROWS = "gm_rep_rows"
+"""The name under which a build stores the rep rows for the two queries reading them."""
+
+
 @dataclass
 class Definitions:
-    """The compiled-to-be expressions of one feature build."""
+    """The compiled-to-be expressions of one feature build.
+
+    ``rep_rows`` runs first and is stored on the backend as :data:`REP_ROWS`;
+    ``partners`` (which rolls the rep rows up) and ``reps`` (their display) read it.
+    """
 
     partners: ir.Table
     reps: ir.Table
+    rep_rows: ir.Table
     feature_tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -75,14 +87,15 @@ def define_features(
     cut = tables["cutoffs"]
     deals = tables["deals"]
     deal_days = _deal_days(deals)
-    pop = _population(deal_days, cut, tables.get("partners"), config)
+    windows = _deal_windows(deal_days, cut, config)
+    pop = _population(windows, cut, tables.get("partners"), config)
     features: dict[str, ir.Table] = {}
 
-    features["deals"] = _deal_windows(deal_days, cut, config)
     features["history"] = _deal_history(deal_days, cut)
     features["open"] = _open_deals(deals, cut, config)
     rep_rows = _rep_rows(deals, tables.get("partner_reps"), cut, pop, config)
-    features["reps"] = _rep_rollup(rep_rows, config, "partner_reps" in tables)
+    stored = ibis.table(rep_rows.schema(), name=REP_ROWS)
+    features["reps"] = _rep_rollup(stored, config, "partner_reps" in tables)
     if "interactions" in tables:
         features["interactions"] = _interaction_windows(
             tables["interactions"], cut, config
@@ -96,13 +109,12 @@ def define_features(
     base = pop
     for block in features.values():
         base = _attach(base, block)
-    base = _attach(base, _labels(deal_days, cut, config))
     columns = _feature_columns(base, config, set(tables))
     silent = ibis.ifelse(_zero(base.future_deals) > 0, 0, 1)
     label = ibis.ifelse(base.labeled, silent, None).cast("int8")
     partners = base.select(*KEYS, **columns, label=label)
-    reps = _rep_display(rep_rows, config)
-    return Definitions(partners=partners, reps=reps)
+    reps = _rep_display(stored, config)
+    return Definitions(partners=partners, reps=reps, rep_rows=rep_rows)
 
 
 # ---------------------------------------------------------------- generic helpers
@@ -119,30 +131,87 @@ def _count(condition: ir.BooleanValue) -> ir.IntegerScalar:
     return ibis.ifelse(condition, 1, 0).cast("int64").sum().cast("int64")
 
 
+def _flag(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where ``condition`` holds, else 0 (missing counts as 0)."""
+    return ibis.ifelse(condition, 1, 0).cast("int64")
+
+
 def _window_sums(
-    days: ir.Table,
+    rows: ir.Table,
     cut: ir.Table,
     sums: Mapping[str, tuple[str, int, int]],
     keys: tuple[str, ...] = ("partner_id",),
 ) -> ir.Table:
-    """Sums of day-level columns over trailing windows before each cutoff.
+    """Sums of row-level columns over windows around each cutoff.
 
     ``sums`` maps an output name to ``(column, lo, hi)``: the sum of ``column`` over
-    days ``d`` with ``D - hi <= d < D - lo``.
+    the rows of day ``d`` with ``D - hi <= d < D - lo`` (a negative ``lo`` reaches
+    past the cutoff, as the label's window does). ``rows`` holds ``keys``, the local
+    day ``d`` and the summed columns; it may be raw events or day rows.
+
+    No row is copied per cutoff. Every window boundary ``B = D - k`` (each cutoff,
+    each offset ``k``) cuts the day line into non-overlapping buckets; each row goes
+    to the bucket of the first boundary after it, bucket sums are accumulated over a
+    key x boundary grid, and a window sum is ``cum(D - lo) - cum(D - hi)``, where
+    ``cum(B)`` is the sum over the days before ``B``. A key gets a row at a cutoff
+    only where one of its windows can hold its rows; the others are all zero.
     """
-    span = max(hi for _, _, hi in sums.values())
-    joined = days.join(cut, [days.d < cut.cut_day, days.d >= cut.cut_day - span])
-    aggs = {
-        name: ibis.ifelse(
-            (joined.d >= joined.cut_day - hi) & (joined.d < joined.cut_day - lo),
-            joined[col],
-            0,
-        )
-        .sum()
-        .cast("int64" if joined[col].type().is_integer() else "float64")
-        for name, (col, lo, hi) in sums.items()
-    }
-    return joined.group_by([*keys, "ci"]).aggregate(**aggs)
+    offsets = sorted({k for _, lo, hi in sums.values() for k in (lo, hi)})
+    reach = offsets[-1] - offsets[0]
+    marks = cut.select("ci", "cut_day", k=ibis.literal(offsets).unnest())
+    marks = marks.mutate(b=marks.cut_day - marks.k)
+    columns = sorted({col for col, _, _ in sums.values()})
+
+    buckets = _boundary_buckets(rows, marks, columns, keys)
+    life = buckets.group_by(list(keys)).aggregate(
+        first_d=buckets.first_d.min(), last_d=buckets.last_d.max()
+    )
+    bounds = marks.select("b").distinct()
+    grid = life.join(
+        bounds, [bounds.b > life.first_d, bounds.b <= life.last_d + reach]
+    ).select(*keys, "b", "last_d")
+    full = grid.left_join(buckets, [*keys, "b"]).select(
+        *[grid[c] for c in grid.columns], *[_zero(buckets[c]).name(c) for c in columns]
+    )
+    upto = ibis.window(group_by=list(keys), order_by="b", rows=(None, 0))
+    cum = full.select(
+        *keys, "b", "last_d", **{c: full[c].sum().over(upto) for c in columns}
+    )
+
+    looked = cum.join(marks, "b")
+    looked = looked.filter(looked.cut_day <= looked.last_d + offsets[-1])
+    aggs = {}
+    for name, (col, lo, hi) in sums.items():
+        kind = "int64" if cum[col].type().is_integer() else "float64"
+        at_lo = ibis.ifelse(looked.k == lo, looked[col], 0).sum()
+        at_hi = ibis.ifelse(looked.k == hi, looked[col], 0).sum()
+        aggs[name] = (at_lo - at_hi).cast(kind)
+    return looked.group_by([*keys, "ci"]).aggregate(**aggs)
+
+
+def _boundary_buckets(
+    rows: ir.Table, marks: ir.Table, columns: list[str], keys: tuple[str, ...]
+) -> ir.Table:
+    """Column sums per key and bucket ``[previous boundary, b)``, with day extremes.
+
+    A day maps to its bucket through an equality join on a calendar of the days
+    between the first and last boundary; days before the first boundary are moved to
+    the day just before it (the first bucket), days from the last one on drop out.
+    """
+    bounds = marks.select("b").distinct()
+    first = bounds.b.min().as_scalar()
+    start = bounds.b.lag().over(ibis.window(order_by="b")).fill_null(first - 1)
+    bounds = bounds.mutate(start=start)
+    calendar = bounds.select("b", day=ibis.range(bounds.start, bounds.b).unnest())
+    placed = rows.mutate(day=ibis.greatest(rows.d, first - 1))
+    joined = placed.join(calendar, "day").select(
+        *[placed[c] for c in rows.columns], calendar.b
+    )
+    return joined.group_by([*keys, "b"]).aggregate(
+        first_d=joined.d.min(),
+        last_d=joined.d.max(),
+        **{c: joined[c].sum() for c in columns},
+    )
 
 
 def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
@@ -202,27 +271,23 @@ def _deal_days(deals: ir.Table) -> ir.Table:
 
 
 def _population(
-    deal_days: ir.Table,
+    windows: ir.Table,
     cut: ir.Table,
     partners: ir.Table | None,
     config: FeatureConfig,
 ) -> ir.Table:
-    """Partners with a deal in the look-back, not terminated or unsigned at ``t``."""
-    recent = _window_sums(
-        deal_days, cut, {"n_lookback": ("n_reg", 0, config.lookback_days)}
-    )
-    recent = recent.filter(recent.n_lookback > 0)
+    """Partners with a deal in the look-back, not terminated or unsigned at ``t``.
+
+    ``windows`` are the deal windows (with ``n_lookback``); their columns come along.
+    """
+    recent = windows.filter(windows.n_lookback > 0)
     pop = recent.join(cut, recent.ci == cut.ci).select(
-        recent.partner_id, recent.ci, cut.cut_day, cut.month, cut.labeled
+        *[recent[c] for c in recent.columns], cut.cut_day, cut.month, cut.labeled
     )
     if partners is None:
         return pop
     joined = pop.left_join(partners, pop.partner_id == partners.partner_id).select(
-        pop.partner_id,
-        pop.ci,
-        pop.cut_day,
-        pop.month,
-        pop.labeled,
+        *[pop[c] for c in pop.columns],
         partners.tier,
         partners.signed_d,
         partners.term_d,
@@ -248,6 +313,8 @@ def _deal_windows(
     sums[f"lost_prev_{m}"] = ("n_lost", m, 2 * m)
     sums[f"cyc_{l_}"] = ("cyc", 0, l_)
     sums[f"n_cyc_{l_}"] = ("n_cyc", 0, l_)
+    sums["n_lookback"] = ("n_reg", 0, config.lookback_days)
+    sums["future_deals"] = ("n_reg", -config.horizon_days, 0)
     del s
     return _window_sums(deal_days, cut, sums)
 
@@ -300,17 +367,6 @@ def _open_deals(deals: ir.Table, cut: ir.Table, config: FeatureConfig) -> ir.Tab
     return joined.group_by("partner_id", "ci").aggregate(
         open_deals=joined.count().cast("int64"),
         stalled_deals=_count(joined.cut_day - joined.reg_d > config.stall_days),
-    )
-
-
-def _labels(deal_days: ir.Table, cut: ir.Table, config: FeatureConfig) -> ir.Table:
-    """Deals registered in ``[t, t + horizon)`` (the label's window)."""
-    regs = deal_days.filter(deal_days.n_reg > 0)
-    joined = regs.join(
-        cut, [regs.d >= cut.cut_day, regs.d < cut.cut_day + config.horizon_days]
-    )
-    return joined.group_by("partner_id", "ci").aggregate(
-        future_deals=joined.n_reg.sum()
     )
 
 
@@ -413,7 +469,22 @@ def _rep_rows(
         | (out.r_reg_l > 0)
         | (~out.in_roster & (out.last_reg_d >= out.cut_day - config.lookback_days))
     )
-    return out.filter(keep.fill_null(False))
+    kept = out.filter(keep.fill_null(False))
+    return kept.select(
+        *keys,
+        "ci",
+        "r_reg_m",
+        "r_reg_l",
+        "r_reg_prev_m",
+        "r_won_l",
+        "days_since_last_activity",
+        "tenure_days",
+        "on_roster",
+        "departed",
+        "departed_recently",
+        "ever_sold",
+        "quiet",
+    )
 
 
 def _rep_rollup(
@@ -464,10 +535,12 @@ def _interaction_windows(
 ) -> ir.Table:
     inbound = interactions.filter(interactions.direction == "inbound")
     kind = inbound.kind
-    days = inbound.group_by("partner_id", d=inbound.occ_d).aggregate(
-        n_q=_count(kind == "question"),
-        n_c=_count(kind == "consultation"),
-        n_r=_count(kind == "report"),
+    rows = inbound.select(
+        "partner_id",
+        d=inbound.occ_d,
+        n_q=_flag(kind == "question"),
+        n_c=_flag(kind == "consultation"),
+        n_r=_flag(kind == "report"),
     )
     m = config.mid
     sums: dict[str, tuple[str, int, int]] = {}
@@ -478,7 +551,7 @@ def _interaction_windows(
     sums[f"c_prev_{m}"] = ("n_c", m, 2 * m)
     sums[f"r_{m}"] = ("n_r", 0, m)
     sums[f"r_prev_{m}"] = ("n_r", m, 2 * m)
-    return _window_sums(days, cut, sums)
+    return _window_sums(rows, cut, sums)
 
 
 def _responses(
@@ -509,13 +582,11 @@ def _answer_hours(joined: ir.Table, keep: ir.BooleanValue) -> ir.FloatingValue:
 
 
 def _view_windows(views: ir.Table, cut: ir.Table, config: FeatureConfig) -> ir.Table:
-    days = views.group_by("partner_id", d=views.view_d).aggregate(
-        n_v=views.count().cast("int64")
-    )
+    rows = views.select("partner_id", d=views.view_d, n_v=ibis.literal(1, "int64"))
     m = config.mid
     sums = {f"v_{w}": ("n_v", 0, w) for w in config.windows}
     sums[f"v_prev_{m}"] = ("n_v", m, 2 * m)
-    return _window_sums(days, cut, sums)
+    return _window_sums(rows, cut, sums)
 
 
 def _psm(assignments: ir.Table, cut: ir.Table, config: FeatureConfig) -> ir.Table:
