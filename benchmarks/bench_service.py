@@ -361,6 +361,8 @@ class Phase:
     seconds: float
     connections: int = 32
     report: bool = True
+    beside: bytes = b""
+    beside_rate: float = 0.0
 
 
 @dataclasses.dataclass
@@ -376,7 +378,7 @@ class Run:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     send_lag: list[float] = dataclasses.field(default_factory=list)
-    gc: dict[str, Any] = dataclasses.field(default_factory=dict)
+    beside: list[float] = dataclasses.field(default_factory=list)
 
     def line(self, bare: float) -> str:
         done = sorted(self.latencies)
@@ -401,9 +403,17 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time of process ``pid`` and its children so far.
+
+    The children are the service's live scoring process (Linux /proc).
+    """
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name == str(pid) or fields[1] == str(pid):
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Connection:
@@ -490,6 +500,11 @@ def open_loop(port: int, pid: int, phase: Phase, timeout: float = 120.0) -> Run:
         send_lag.append(clock() - planned)
         busy[connection.sock] = connection
 
+    stop = threading.Event()
+    beside: list[float] = []
+    if phase.beside:
+        args = (port, phase.beside, phase.beside_rate, stop, beside)
+        threading.Thread(target=send_beside, args=args, daemon=True).start()
     cpu_before = cpu_seconds(pid)
     client_before = time.process_time()
     start = clock() + 0.05
@@ -516,6 +531,7 @@ def open_loop(port: int, pid: int, phase: Phase, timeout: float = 120.0) -> Run:
     elapsed = clock() - start
     server_cpu = cpu_seconds(pid) - cpu_before
     client_cpu = time.process_time() - client_before
+    stop.set()
     for connection in connections:
         connection.sock.close()
     return Run(
@@ -528,7 +544,30 @@ def open_loop(port: int, pid: int, phase: Phase, timeout: float = 120.0) -> Run:
         server_cpu,
         client_cpu,
         send_lag,
+        beside,
     )
+
+
+def send_beside(
+    port: int, request: bytes, rate: float, stop: threading.Event, out: list[float]
+) -> None:
+    """Send ``request`` about ``rate`` times a second, one at a time, until ``stop``.
+
+    Background load for a measured phase (e.g. live scoring while snapshot requests
+    are timed); each answer's latency is appended to ``out``.
+    """
+    connection = Connection(port)
+    buffer = bytearray(1 << 18)
+    while not stop.wait(1 / rate):
+        started = time.perf_counter()
+        connection.send(request, started)
+        ready = False
+        while not ready and not stop.is_set():
+            if select.select([connection.sock], [], [], 0.5)[0]:
+                ready = connection.feed(buffer, connection.sock.recv_into(buffer))
+        if ready:
+            out.append(time.perf_counter() - started)
+    connection.sock.close()
 
 
 def drive_phases(port: int, pid: int, phases: list[Phase]) -> None:
@@ -567,6 +606,14 @@ def phases_of(
     if live > 0:
         phases += [
             Phase("warm-up live", posted, 2, 1, connections=2, report=False),
+            Phase(
+                "scores, 1 id, live beside",
+                one,
+                rate,
+                seconds,
+                beside=posted,
+                beside_rate=2,
+            ),
             Phase("score-activity, 1 partner", posted, 50, live, connections=8),
         ]
     return phases
@@ -613,6 +660,14 @@ def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None
     for run in runs:
         base = next((v for k, v in bases.items() if run.name.startswith(k)), None)
         print(run.line(bare["score_100"] if base is None else base))
+    for run in runs:
+        if run.beside:
+            done = sorted(run.beside)
+            print(
+                f"beside '{run.name}': {len(done)} score-activity requests one at a "
+                f"time, p50 {1e3 * percentile(done, 0.5):.0f} ms, max "
+                f"{1e3 * done[-1]:.0f} ms"
+            )
     print(
         "latency counted from each request's planned send time; lag99 = p99 of how "
         "late the load generator actually sent (part of the latency it caused "
@@ -646,14 +701,24 @@ def load_average() -> str:
 
 def save_fixture(fixture: Fixture, phases: list[Phase]) -> None:
     """Write what the load generator sends, for its process to read."""
-    text = [{**dataclasses.asdict(p), "request": p.request.decode()} for p in phases]
+    text = [
+        {
+            **dataclasses.asdict(p),
+            "request": p.request.decode(),
+            "beside": p.beside.decode(),
+        }
+        for p in phases
+    ]
     (fixture.folder / "phases.json").write_text(json.dumps(text))
 
 
 def read_phases(folder: Path) -> list[Phase]:
     """The phases written by :func:`save_fixture`."""
     text = json.loads((folder / "phases.json").read_text())
-    return [Phase(**{**p, "request": p["request"].encode()}) for p in text]
+    return [
+        Phase(**{**p, "request": p["request"].encode(), "beside": p["beside"].encode()})
+        for p in text
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,7 @@ from serving.state import (
     load_service_state,
     settle_memory,
 )
+from serving.worker import LiveWorker, LiveWorkerLostError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def create_app(
     keys: KeyRing | None = None,
     settle_gc: bool = True,
     fast_path: bool = True,
+    live_process: bool = True,
 ) -> FastAPI:
     """Build the service.
 
@@ -117,6 +119,11 @@ def create_app(
     fast_path
         Answer valid score requests without the framework's routing (same bytes;
         see :mod:`serving.fastpath`).
+    live_process
+        Score posted activity in a child process (see :mod:`serving.worker`), so
+        it never competes with snapshot answers for the interpreter lock;
+        ``False`` scores in worker threads of this process (quick tests). The
+        scorer and the state's model must then be picklable.
 
     Returns
     -------
@@ -149,6 +156,7 @@ def create_app(
     app.state.settle_gc = settle_gc
     app.state.reload_lock = anyio.Lock()
     app.state.live_limiter = anyio.CapacityLimiter(LIVE_CONCURRENCY)
+    app.state.live_worker = LiveWorker() if live_process else None
     add_error_handlers(app)
     add_routes(app)
     return app
@@ -172,6 +180,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if not task.done():
         log.info("shutting down while the model is still loading")
+    if app.state.live_worker is not None:
+        app.state.live_worker.close()
 
 
 async def initial_load(app: FastAPI) -> None:
@@ -197,7 +207,7 @@ async def load_state(app: FastAPI) -> ServiceState | None:
         log.error("could not load the model and snapshot: %s", holder.error)
         raise
     if app.state.settle_gc:
-        await anyio.to_thread.run_sync(warm_live_path, state)
+        await warm_live_scoring(app, state)
     previous = holder.swap(state)
     pause = settle_memory() if app.state.settle_gc else 0.0
     log.info(
@@ -211,6 +221,34 @@ async def load_state(app: FastAPI) -> ServiceState | None:
         pause,
     )
     return previous
+
+
+async def warm_live_scoring(app: FastAPI, state: ServiceState) -> None:
+    """Warm live scoring up with ``state``, in its process or in a thread here."""
+    worker: LiveWorker | None = app.state.live_worker
+    if worker is None:
+        await anyio.to_thread.run_sync(warm_live_path, state)
+        return
+    try:
+        await worker.warm(state)
+    except Exception as exc:  # only a warm-up: live requests report their errors
+        log.warning(
+            "could not start the live scoring process: %s: %s", type(exc).__name__, exc
+        )
+
+
+async def score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -> Any:
+    """One explained score of posted activity, off the event loop."""
+    scorer: LiveScorer = app.state.live_scorer
+    worker: LiveWorker | None = app.state.live_worker
+    if worker is None:
+        return await anyio.to_thread.run_sync(
+            scorer, state, body, limiter=app.state.live_limiter
+        )
+    try:
+        return await worker.score(scorer, state, body)
+    except LiveWorkerLostError as exc:
+        raise StarletteHTTPException(status_code=503, detail=str(exc)) from exc
 
 
 def add_routes(app: FastAPI) -> None:
@@ -238,10 +276,7 @@ def add_routes(app: FastAPI) -> None:
         """Explained score of one partner's posted activity, computed live."""
         check_activity_size(body, settings.max_activity_rows)
         check_single_partner(body)
-        scorer: LiveScorer = app.state.live_scorer
-        record = await anyio.to_thread.run_sync(
-            scorer, state, body, limiter=app.state.live_limiter
-        )
+        record = await score_live(app, state, body)
         head = dumps(
             {"model_name": state.model_name, "model_version": state.model_version}
         )

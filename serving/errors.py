@@ -18,6 +18,10 @@ class RequestFieldError(Exception):
         self.errors = errors
         self.status = status
 
+    def __reduce__(self) -> tuple[type[RequestFieldError], tuple[object, ...]]:
+        """Pickle with every field (the error may come from a scoring process)."""
+        return (type(self), (self.message, self.errors, self.status))
+
     @classmethod
     def about(cls, field: str, message: str, status: int = 422) -> RequestFieldError:
         """An error about one field."""

@@ -176,6 +176,7 @@ def service(serve_on_loopback: ServeOnLoopback) -> Iterator[Service]:
         loader=registry.load,
         live_scorer=stand_in_live,
         settle_gc=False,
+        live_process=False,
     )
     with serve_on_loopback(app) as url:
         running_service = Service(url, registry)
@@ -513,7 +514,9 @@ def test_answer_503_until_loaded_then_ready_after_reload(
     """Check that a service whose first load failed is unready until a reload works."""
     registry = StandInRegistry()
     registry.fail = True
-    app = create_app(service_settings(), loader=registry.load, settle_gc=False)
+    app = create_app(
+        service_settings(), loader=registry.load, settle_gc=False, live_process=False
+    )
     with (
         serve_on_loopback(app) as url,
         httpx.Client(base_url=url, timeout=30) as client,
@@ -552,6 +555,7 @@ def fuzzed_app(fast_path: bool = True) -> FastAPI:
         loader=registry.load,
         live_scorer=stand_in_live,
         settle_gc=False,
+        live_process=False,
         fast_path=fast_path,
     )
     app.state.holder.swap(registry.load(app.state.settings))

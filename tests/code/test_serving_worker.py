@@ -1,0 +1,131 @@
+"""Live scoring in its own process: results, states, errors and a lost process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.errors import RequestFieldError
+from serving.schemas import ActivityRequest
+from serving.state import ServiceState, build_state
+from serving.worker import LiveWorker, LiveWorkerLostError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class StandInModel:
+    """Just enough of a model for a state (picklable: defined at module level)."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    @property
+    def feature_names(self) -> list[str]:
+        return ["deals_90d"]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "ghost-partner", "version": self.version}
+
+    def predict_proba(self, frame: Any) -> Any:
+        raise NotImplementedError("not used by these tests")
+
+    def predict_contributions(self, frame: Any) -> Any:
+        raise NotImplementedError("not used by these tests")
+
+
+def state_of(version: str) -> ServiceState:
+    record = (
+        b'{"partner_id": "P1", "as_of": "2024-12-01", "model_name": "ghost-partner", '
+        b'"model_version": "%s"}' % version.encode()
+    )
+    return build_state(
+        StandInModel(version),
+        {"en": {"P1": record}},
+        alias="champion",
+        source="stand-in",
+        stages={"deals_90d": "priority"},
+    )
+
+
+def request() -> ActivityRequest:
+    return ActivityRequest.model_validate(
+        {
+            "partner_id": "P1",
+            "as_of": "2024-12-01",
+            "tables": {"deals": [{"deal_id": "D1", "partner_id": "P1"}]},
+        }
+    )
+
+
+def where_scored(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: which process scored, with which model version and snapshot size."""
+    return {
+        "pid": os.getpid(),
+        "version": state.model.metadata["version"],
+        "partner_id": body.partner_id,
+        "snapshot_partners": state.snapshot.partners,
+    }
+
+
+def refuse(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: a 409 about as_of."""
+    raise RequestFieldError.about("body.as_of", "not that day", status=409)
+
+
+def die(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: the process ends abruptly."""
+    os._exit(3)
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveWorker]:
+    """A live worker whose process can import this module's scorers."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    live = LiveWorker()
+    yield live
+    live.close()
+
+
+def test_score_in_child_process_with_each_request_state(worker: LiveWorker) -> None:
+    """Check that scoring runs in another process, on the state each request names,
+    without the snapshot."""
+    one, two = state_of("1"), state_of("2")
+
+    async def scenario() -> list[dict[str, Any]]:
+        return [
+            await worker.score(where_scored, state, request())
+            for state in (one, one, two, one)
+        ]
+
+    answers = asyncio.run(scenario())
+
+    assert {a["pid"] for a in answers} != {os.getpid()}
+    assert len({a["pid"] for a in answers}) == 1
+    assert [a["version"] for a in answers] == ["1", "1", "2", "1"]
+    assert {a["snapshot_partners"] for a in answers} == {0}
+
+
+def test_raise_request_field_error_from_child_intact(worker: LiveWorker) -> None:
+    """Check that a refusal raised while scoring keeps its status, field and text."""
+    with pytest.raises(RequestFieldError, match=r"body\.as_of: not that day") as caught:
+        asyncio.run(worker.score(refuse, state_of("1"), request()))
+
+    assert caught.value.status == 409
+    assert caught.value.errors == [{"field": "body.as_of", "message": "not that day"}]
+
+
+def test_replace_lost_child_process(worker: LiveWorker) -> None:
+    """Check that a dead scoring process gives a clear error and is replaced."""
+    state = state_of("1")
+
+    with pytest.raises(LiveWorkerLostError, match="live scoring process stopped"):
+        asyncio.run(worker.score(die, state, request()))
+    answer = asyncio.run(worker.score(where_scored, state, request()))
+
+    assert answer["version"] == "1"
