@@ -7,14 +7,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ghost_model.contract import TABLES
 from ghost_model.dataset import DatasetConfig
 from ghost_model.errors import DataContractError
 from ghost_model.validation import Origin
-from ghost_model.validation.coerce import coerce_table
+from ghost_model.validation.coerce import coerce_table, to_timestamp
 from ghost_model.validation.rules import find_violations, may_violate
 from ghost_model.validation.validate import validate_table
 
@@ -232,3 +232,68 @@ def test_count_rows_alike_with_screen() -> None:
         "duplicates": 0,
     }
     assert result.violations.empty
+
+
+TIMESTAMP_CELLS = [
+    "2024-01-05",
+    "2024-01-05 10:00",
+    "2024-01-05T10:00:00+09:00",
+    "2024-01-05T01:00:00Z",
+    "2024/03/01",
+    "2024-03-10T02:30",
+    "2024-11-03T01:30",
+    "not a day",
+    "",
+    None,
+]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.sampled_from(TIMESTAMP_CELLS), min_size=1, max_size=6),
+    st.sampled_from(["UTC", "Asia/Tokyo", "America/New_York"]),
+)
+@example(["2024-03-10T02:30", "2024-01-05"], "America/New_York")
+@example(["2024-11-03T01:30", None], "America/New_York")
+@example(["2024-01-05T10:00:00+09:00", None, "not a day"], "UTC")
+@example(["2024/03/01", "2024-01-05 10:00"], "Asia/Tokyo")
+@example([None, ""], "Asia/Tokyo")
+def test_agree_timestamp_shortcut_and_general_conversion(
+    cells: list[Any], timezone: str
+) -> None:
+    """Check that converting a column in one parse (every value with an offset, or
+    none) gives the instants and failures of the general, value-by-value split."""
+    from ghost_model.validation.coerce import (
+        _OFFSET,
+        _mixed_to_timestamp,
+        matches,
+        to_text,
+    )
+
+    values = pd.Series(cells, dtype=object)
+    text = to_text(values)
+    present = text.notna().to_numpy()
+    aware = matches(text, _OFFSET)
+
+    out, masks = to_timestamp(values, timezone)
+    general, general_masks = _mixed_to_timestamp(text, present, aware, timezone)
+
+    pd.testing.assert_series_equal(out, general)
+    for (mask, rule), (general_mask, general_rule) in zip(
+        masks, general_masks, strict=True
+    ):
+        assert rule == general_rule
+        assert mask.tolist() == general_mask.tolist()
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_strip_text_as_string_accessor_does(lower: bool) -> None:
+    """Check that text conversion equals pandas' own strip, lower and blank-to-NaN."""
+    from ghost_model.validation.coerce import to_text
+
+    values = pd.Series([" Won ", "\tlost\n", "", "  ", None, 12, "Ｏｐｅｎ\u3000"])
+    expected = values.astype("str").str.strip()
+    expected = expected.str.lower() if lower else expected
+    expected = expected.where(expected != "")
+
+    pd.testing.assert_series_equal(to_text(values, lower=lower), expected)

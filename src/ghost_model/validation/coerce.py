@@ -46,6 +46,7 @@ _NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"}
 _WHOLE_ID: Final = "an id read as a number must be a whole number"
 _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,17 @@ def coerce_column(
 
 
 def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
-    """Text with surrounding whitespace removed; an empty string becomes missing."""
-    text = values.astype(STR_DTYPE).str.strip()
+    """Text with surrounding whitespace removed; an empty string becomes missing.
+
+    The steps run on the Arrow array behind pandas' string dtype, with the kernels
+    the ``str`` accessor itself calls (``strip``, ``lower``), without a pandas
+    object per step.
+    """
+    text = pc.utf8_trim_whitespace(pa.array(values.astype(STR_DTYPE)))
     if lower:
-        text = text.str.lower()
-    return text.where(text != "")
+        text = pc.utf8_lower(text)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+    return pd.Series(text, index=values.index, dtype=STR_DTYPE)
 
 
 def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
@@ -173,12 +180,33 @@ def to_timestamp(
     text = to_text(values)
     present = text.notna().to_numpy()
     aware = matches(text, _OFFSET)
-    offset = pd.Series(aware, index=text.index)
+    if not aware[present].all() and aware.any():
+        return _mixed_to_timestamp(text, present, aware, timezone)
+    # Every value with an offset, or none: one parse of the whole column.
     out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
+    local_failed = np.zeros(len(values), dtype=bool)
+    if aware.any():
+        out = _parse_iso(text, utc=True).dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    elif present.any():
+        out, masks = _localize(_parse_iso(text, utc=False), timezone)
+        local_failed = masks[0][0]
+    unparsed = present & out.isna().to_numpy() & ~local_failed
+    return out, [
+        (unparsed, _NOT_ISO),
+        (local_failed, _skipped_rule(timezone)),
+    ]
+
+
+def _mixed_to_timestamp(
+    text: pd.Series, present: np.ndarray, aware: np.ndarray, timezone: str
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """UTC instants of a column with values both with and without an offset."""
+    offset = pd.Series(aware, index=text.index)
+    out = pd.Series(pd.NaT, index=text.index, dtype=TIMESTAMP_DTYPE)
     if aware.any():
         out[aware] = _parse_iso(text[offset], utc=True).dt.tz_convert("UTC")
     naive = present & ~aware
-    local_failed = np.zeros(len(values), dtype=bool)
+    local_failed = np.zeros(len(text), dtype=bool)
     if naive.any():
         naive_text = text[pd.Series(naive, index=text.index)]
         localized, masks = _localize(_parse_iso(naive_text, utc=False), timezone)
@@ -187,7 +215,7 @@ def to_timestamp(
             local_failed[np.flatnonzero(naive)[mask]] = True
     unparsed = present & out.isna().to_numpy() & ~local_failed
     return out, [
-        (unparsed, "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"),
+        (unparsed, _NOT_ISO),
         (local_failed, _skipped_rule(timezone)),
     ]
 

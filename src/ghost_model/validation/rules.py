@@ -26,6 +26,7 @@ violations; messages therefore always come from the schema.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -231,6 +232,11 @@ def _breaks_column_rules(
 
 def empty_violations() -> pd.DataFrame:
     """A violation frame with no rows."""
+    return _no_violations().copy()
+
+
+@functools.cache
+def _no_violations() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "row": pd.Series([], dtype="int64"),
