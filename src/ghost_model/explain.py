@@ -122,6 +122,22 @@ def feature_contributions(model: ExplainableModel, frame: pd.DataFrame) -> pd.Da
     return contributions.reset_index(drop=True)
 
 
+def with_derived_inputs(
+    model: ExplainableModel, rows: pd.DataFrame, catalogue: Mapping[str, FeatureSpec]
+) -> tuple[pd.DataFrame, Mapping[str, FeatureSpec]]:
+    """Rows and catalogue extended by the inputs a model derives itself.
+
+    A model may compute inputs of its own from the feature rows (``with_derived``)
+    and describe them (``derived_catalogue``); their values and entries are then
+    available to contributions, stages and reasons like any feature's.
+    """
+    derive = getattr(model, "with_derived", None)
+    describe = getattr(model, "derived_catalogue", None)
+    if derive is None or describe is None:
+        return rows, catalogue
+    return derive(rows), {**catalogue, **describe()}
+
+
 def sum_by_stage(
     contributions: pd.DataFrame,
     catalogue: Mapping[str, FeatureSpec],
@@ -264,6 +280,7 @@ def explain_frame(
     render = render or default_renderer()
     by_id = frame.index.name == "partner_id" and "partner_id" not in frame.columns
     rows = frame.reset_index(drop=not by_id)
+    rows, catalogue = with_derived_inputs(model, rows, catalogue)
 
     contributions = feature_contributions(model, rows)
     stage_sums = sum_by_stage(contributions, catalogue, stages_without_data)
