@@ -581,10 +581,10 @@ def register_model(result: JobResult, config: TrainConfig) -> str:
     assert result.model is not None
     assert result.backtest is not None
     settings = Settings(home=result.out_dir)
-    catalogue = load_catalogue()
+    catalogue = load_catalogue() | result.model.derived_catalogue()
     stages = {
         name: catalogue[name].stage if name in catalogue else "context"
-        for name in result.features
+        for name in result.model.booster_names
     }
     frame = result.table.frame
     latest = frame[frame["as_of"] == result.as_of]
@@ -650,7 +650,7 @@ def explain_latest(result: JobResult) -> None:
     from ghost_model.features import load_catalogue
 
     assert result.model is not None
-    catalogue = load_catalogue()
+    catalogue = load_catalogue() | result.model.derived_catalogue()
     frame = result.table.frame
     latest = frame[frame["as_of"] == result.as_of]
     contributions = result.model.predict_contributions(latest).drop(columns="bias")
@@ -672,8 +672,10 @@ def draw_figures(result: JobResult) -> dict[str, Path]:
 
     assert result.backtest is not None
     assert result.model is not None
-    catalogue = load_catalogue()
-    stages = {n: catalogue[n].stage for n in result.features if n in catalogue}
+    catalogue = load_catalogue() | result.model.derived_catalogue()
+    stages = {
+        n: catalogue[n].stage for n in result.model.booster_names if n in catalogue
+    }
     latest = result.table.frame[result.table.frame["as_of"] == result.as_of]
     predictions = result.backtest.predictions
     figures = {
@@ -907,8 +909,12 @@ def stage_section(result: JobResult) -> str:
     from ghost_model.features import load_catalogue
 
     catalogue = load_catalogue()
+    names = list(result.features)
+    if result.model is not None:
+        catalogue |= result.model.derived_catalogue()
+        names = result.model.booster_names
     used: dict[str, list[str]] = {s: [] for s in STAGES_WITH_CONTEXT}
-    for name in result.features:
+    for name in names:
         used[catalogue[name].stage if name in catalogue else "context"].append(name)
     rows = []
     for stage in STAGES_WITH_CONTEXT:
@@ -1046,6 +1052,8 @@ def picture_section(result: JobResult) -> str:
     assert result.stage_contributions is not None
     assert result.importance is not None
     catalogue = load_catalogue()
+    if result.model is not None:
+        catalogue |= result.model.derived_catalogue()
     stage_rows = [
         [f"`{stage}`", fmt(value)]
         for stage, value in result.stage_contributions.items()

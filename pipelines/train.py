@@ -391,6 +391,8 @@ def log_run(
     from ghost_model.features import load_catalogue
     from ghost_model.registry import log_training_run
 
+    derived = model.derived_catalogue()
+    stages = stages | {name: spec.stage for name, spec in derived.items()}
     summary = data_summary(dataset, table)
     per_cutoff = base_rates(table)
     params = config.to_params() | {
@@ -419,7 +421,7 @@ def log_run(
         for metric in backtest.metrics.columns
         if metric not in ("fold", "test_cutoff", "method")
     ]
-    catalogue = load_catalogue()
+    catalogue = load_catalogue() | derived
     catalogue_rows = pd.DataFrame(
         [
             {
@@ -429,7 +431,7 @@ def log_run(
                 "unit": spec.unit,
                 "tables": ",".join(spec.tables),
                 "description": spec.description,
-                "in_model": spec.name in model.feature_names,
+                "in_model": spec.name in model.booster_names,
             }
             for spec in catalogue.values()
         ]

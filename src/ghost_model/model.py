@@ -12,6 +12,13 @@ Categorical features (pandas string columns such as ``tier``) are encoded with t
 levels seen in training, stored in the model; a level never seen in training is
 treated as missing, the same way at training and at scoring time.
 
+The model can also derive an input of its own from the feature frame:
+``deal_rhythm_p_silent``, the probability of no deal in the horizon under a BG/NBD
+model of the partner's deal history (see :class:`DealRhythm`), whose parameters are
+fitted on the training rows and stored in the model. Training, batch scoring and the
+live service therefore compute it the same way; it has a contribution and a reason
+like any feature (:meth:`PartnerRiskModel.derived_catalogue`).
+
 The model saves to a folder (``booster.txt`` in LightGBM's text format and
 ``model.json``) so that it can be logged to MLflow and read back without pickles.
 """
@@ -21,20 +28,82 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ghost_model.baselines import BGNBD
 from ghost_model.errors import DataContractError
+
+if TYPE_CHECKING:
+    from ghost_model.features.catalogue import FeatureSpec
 
 log = logging.getLogger(__name__)
 
 BOOSTER_FILE = "booster.txt"
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
+
+DEAL_RHYTHM_FEATURE = "deal_rhythm_p_silent"
+DEAL_RHYTHM_INPUTS: tuple[str, ...] = (
+    "deal_days_history",
+    "days_since_first_deal",
+    "days_since_last_deal",
+)
+WEEK_DAYS = 7.0
+
+
+@dataclass(frozen=True)
+class DealRhythm:
+    """BG/NBD parameters of the partners' deal rhythm, as an input of the model.
+
+    A partner's deal history at a cutoff is summarised by the features
+    ``deal_days_history`` (days with a deal, so BG/NBD's frequency plus one),
+    ``days_since_first_deal`` (age) and ``days_since_last_deal`` (recency); from
+    them and the parameters ``r``, ``alpha``, ``a``, ``b`` (time unit: weeks) the
+    model derives ``deal_rhythm_p_silent``, the BG/NBD probability of no deal in
+    the next ``horizon_days``. A row missing any of the three is NaN (missing).
+    """
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    horizon_days: float
+
+    def p_silent(self, frame: pd.DataFrame) -> np.ndarray:
+        """``deal_rhythm_p_silent`` for each row of ``frame``."""
+        x, t_x, age = history_summary(frame)
+        fitted = BGNBD(r=self.r, alpha=self.alpha, a=self.a, b=self.b)
+        usable = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(age) & (age > 0)
+        out = np.full(len(frame), np.nan)
+        if usable.any():
+            out[usable] = fitted.p_no_deal(
+                self.horizon_days / WEEK_DAYS, x[usable], t_x[usable], age[usable]
+            )
+        return out
+
+    def to_dict(self) -> dict[str, float]:
+        """The parameters as plain numbers (inverse of ``DealRhythm(**d)``)."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def history_summary(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD's ``(x, t_x, age)`` in weeks from a feature frame's deal history.
+
+    ``x`` is the number of repeat deal days (``deal_days_history - 1``), ``age``
+    the weeks since the first deal day and ``t_x`` the weeks from the first to the
+    last deal day; NaN where an input is missing.
+    """
+    days, first, last = (to_float(frame[c], c) for c in DEAL_RHYTHM_INPUTS)
+    x = days - 1.0
+    age = first / WEEK_DAYS
+    t_x = np.clip(first - last, 0.0, None) / WEEK_DAYS
+    return x, t_x, age
 
 
 class PartnerRiskModel:
@@ -54,6 +123,9 @@ class PartnerRiskModel:
         ``1 / (1 + exp(-(slope * raw + intercept)))``.
     metadata
         Free-form description: name, version, trained_at, backtest summary, params.
+    deal_rhythm
+        When given, the model derives ``deal_rhythm_p_silent`` from the frame and the
+        booster reads it after ``feature_names``.
     """
 
     def __init__(
@@ -63,12 +135,14 @@ class PartnerRiskModel:
         categorical_levels: dict[str, list[str]],
         calibration: tuple[float, float],
         metadata: dict[str, Any] | None = None,
+        deal_rhythm: DealRhythm | None = None,
     ) -> None:
         self.booster = booster
         self.feature_names: list[str] = list(feature_names)
         self.categorical_levels = {k: list(v) for k, v in categorical_levels.items()}
         self.calibration = (float(calibration[0]), float(calibration[1]))
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.deal_rhythm = deal_rhythm
 
     def __repr__(self) -> str:
         return (
@@ -82,6 +156,50 @@ class PartnerRiskModel:
         """The feature columns encoded as categories."""
         return [f for f in self.feature_names if f in self.categorical_levels]
 
+    @property
+    def derived_names(self) -> list[str]:
+        """Inputs the model computes itself from ``feature_names``."""
+        return input_names([], self.deal_rhythm)
+
+    @property
+    def booster_names(self) -> list[str]:
+        """Every input of the booster: ``feature_names`` then ``derived_names``."""
+        return input_names(self.feature_names, self.deal_rhythm)
+
+    def with_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the model's derived inputs added (a copy when any)."""
+        return with_derived(frame, self.feature_names, self.deal_rhythm)
+
+    def derived_catalogue(self) -> dict[str, FeatureSpec]:
+        """Catalogue entries (stage, unit, reason templates) of the derived inputs."""
+        from ghost_model.features.catalogue import FeatureSpec
+
+        if self.deal_rhythm is None:
+            return {}
+        days = f"{self.deal_rhythm.horizon_days:g}"
+        field = "{" + DEAL_RHYTHM_FEATURE + ":.0%}"
+        spec = FeatureSpec(
+            name=DEAL_RHYTHM_FEATURE,
+            stage="priority",
+            level="partner",
+            unit="probability",
+            tables=("deals",),
+            description=(
+                f"Probability of no deal registration in the next {days} days under a "
+                "BG/NBD model of the partner's deal history (days with a deal, days "
+                "since the first and since the last deal), fitted on the training rows."
+            ),
+            template_en=(
+                f"Judging by its deal rhythm so far, the chance of no new deal in the "
+                f"next {days} days is {field}"
+            ),
+            template_ja=(
+                f"これまでの案件登録のペースから見て、今後{days}日間に新規案件が出ない"
+                f"見込み: {field}"
+            ),
+        )
+        return {DEAL_RHYTHM_FEATURE: spec}
+
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The float matrix the booster reads, with categories encoded.
 
@@ -93,9 +211,11 @@ class PartnerRiskModel:
         Returns
         -------
         numpy.ndarray
-            ``float64`` array of shape ``(len(frame), len(feature_names))``.
+            ``float64`` array of shape ``(len(frame), len(booster_names))``.
         """
-        return encode_features(frame, self.feature_names, self.categorical_levels)
+        return input_matrix(
+            frame, self.feature_names, self.categorical_levels, self.deal_rhythm
+        )
 
     def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
         """The trees' log-odds of silence for each row of ``frame``."""
@@ -109,8 +229,11 @@ class PartnerRiskModel:
         return calibrate(self.predict_raw(frame), self.calibration)
 
     def predict_contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """TreeSHAP contributions per feature and ``bias``; rows sum to predict_raw."""
-        columns = [*self.feature_names, "bias"]
+        """TreeSHAP contributions per booster input and ``bias``; rows sum to raw.
+
+        The columns are ``booster_names`` (the derived inputs included) and ``bias``.
+        """
+        columns = [*self.booster_names, "bias"]
         if len(frame) == 0:
             return pd.DataFrame(columns=columns, index=frame.index, dtype=float)
         contrib = self.booster.predict(self.matrix(frame), pred_contrib=True)
@@ -119,7 +242,7 @@ class PartnerRiskModel:
     def feature_importance(self, kind: str = "gain") -> pd.Series:
         """Total ``gain`` (or ``split`` count) of every feature, largest first."""
         values = self.booster.feature_importance(importance_type=kind)
-        series = pd.Series(values, index=self.feature_names, dtype=float)
+        series = pd.Series(values, index=self.booster_names, dtype=float)
         return series.sort_values(ascending=False)
 
     def save(self, folder: Path) -> Path:
@@ -131,6 +254,7 @@ class PartnerRiskModel:
             "feature_names": self.feature_names,
             "categorical_levels": self.categorical_levels,
             "calibration": list(self.calibration),
+            "deal_rhythm": self.deal_rhythm.to_dict() if self.deal_rhythm else None,
             "metadata": self.metadata,
         }
         (folder / MODEL_FILE).write_text(json.dumps(document, indent=2, default=str))
@@ -148,13 +272,46 @@ class PartnerRiskModel:
             )
         booster = lgb.Booster(model_str=(folder / BOOSTER_FILE).read_text())
         calibration = document["calibration"]
+        rhythm = document.get("deal_rhythm")
         return cls(
             booster=booster,
             feature_names=document["feature_names"],
             categorical_levels=document["categorical_levels"],
             calibration=(calibration[0], calibration[1]),
             metadata=document["metadata"],
+            deal_rhythm=DealRhythm(**rhythm) if rhythm else None,
         )
+
+
+def with_derived(
+    frame: pd.DataFrame, feature_names: Sequence[str], deal_rhythm: DealRhythm | None
+) -> pd.DataFrame:
+    """``frame`` with ``deal_rhythm_p_silent`` added when ``deal_rhythm`` is given."""
+    if deal_rhythm is None:
+        return frame
+    check_columns(frame, feature_names)
+    return frame.assign(**{DEAL_RHYTHM_FEATURE: deal_rhythm.p_silent(frame)})
+
+
+def input_names(
+    feature_names: Sequence[str], deal_rhythm: DealRhythm | None
+) -> list[str]:
+    """The booster's inputs: the features, then the derived inputs."""
+    derived = [DEAL_RHYTHM_FEATURE] if deal_rhythm is not None else []
+    return [*feature_names, *derived]
+
+
+def input_matrix(
+    frame: pd.DataFrame,
+    feature_names: Sequence[str],
+    categorical_levels: dict[str, list[str]],
+    deal_rhythm: DealRhythm | None,
+) -> np.ndarray:
+    """The float matrix a booster reads: features encoded, derived inputs added."""
+    full = with_derived(frame, feature_names, deal_rhythm)
+    return encode_features(
+        full, input_names(feature_names, deal_rhythm), categorical_levels
+    )
 
 
 def calibrate(raw: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
@@ -194,12 +351,7 @@ def encode_features(
     numpy.ndarray
         ``float64`` array of shape ``(len(frame), len(feature_names))``.
     """
-    missing = [name for name in feature_names if name not in frame.columns]
-    if missing:
-        raise DataContractError(
-            f"feature frame: columns {missing!r} are missing; the model was trained "
-            "with them — build the features from a dataset holding the same tables"
-        )
+    check_columns(frame, feature_names)
     out = np.empty((len(frame), len(feature_names)), dtype=float)
     for j, name in enumerate(feature_names):
         column = frame[name]
@@ -208,6 +360,16 @@ def encode_features(
         else:
             out[:, j] = to_float(column, name)
     return out
+
+
+def check_columns(frame: pd.DataFrame, feature_names: Sequence[str]) -> None:
+    """Raise when ``frame`` lacks a column of ``feature_names``."""
+    missing = [name for name in feature_names if name not in frame.columns]
+    if missing:
+        raise DataContractError(
+            f"feature frame: columns {missing!r} are missing; the model was trained "
+            "with them — build the features from a dataset holding the same tables"
+        )
 
 
 def encode_category(column: pd.Series, levels: list[str]) -> np.ndarray:

@@ -1,17 +1,26 @@
 """Fitting the partner-risk model: LightGBM trees, then a calibration fitted later.
 
-The labelled rows of a feature table (one per partner and cutoff) are split by time:
-the trees learn from every cutoff before the last ``calibration_cutoffs`` labelled
-cutoffs, and a Platt scaling of the trees' log-odds is fitted on those last cutoffs,
-which the trees never saw. Platt scaling is monotone, so calibration changes the
-probabilities but never the ranking of partners.
+The labelled rows of a feature table (one per partner and cutoff) are split by time
+into the earlier cutoffs and the last ``calibration_cutoffs`` ones:
+
+1. BG/NBD is fitted on the deal-history summary of the training rows (no label is
+   used); the model derives the BG/NBD probability of silence as one more input.
+2. Trees are fitted on the earlier cutoffs; the later ones, which these trees never
+   saw, choose the number of trees (early stopping on PR-AUC, when enabled) and
+   fit a Platt scaling of the trees' log-odds.
+3. With ``refit_all``, the trees are fitted again on every labelled cutoff with that
+   number of trees, so the most recent cutoffs inform the ranking too; the Platt
+   scaling measured on held-out rows is kept.
+
+Platt scaling is monotone, so calibration changes the probabilities but never the
+ranking of partners.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -19,8 +28,17 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from ghost_model.baselines import fit_bgnbd
 from ghost_model.errors import ConfigError
-from ghost_model.model import PartnerRiskModel, category_levels, encode_features
+from ghost_model.model import (
+    DEAL_RHYTHM_INPUTS,
+    DealRhythm,
+    PartnerRiskModel,
+    category_levels,
+    history_summary,
+    input_matrix,
+    input_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +74,26 @@ class TrainConfig:
     folds
         Number of monthly test cutoffs of the rolling-origin backtest.
     calibration_cutoffs
-        Number of last labelled cutoffs of a training set kept for calibration.
+        Number of last labelled cutoffs of a training set kept for calibration (and
+        for early stopping).
     num_boost_round
-        Number of trees.
+        Number of trees; the most trees when early stopping is on.
     params
         LightGBM parameters (copied; defaults in :data:`DEFAULT_PARAMS`).
     depths
         Shares of partners, by risk, for precision, recall and lift.
+    early_stopping_rounds
+        Stop adding trees when PR-AUC on the calibration cutoffs has not improved
+        for this many rounds; 0 keeps ``num_boost_round`` trees.
+    refit_all
+        Refit the trees on every labelled cutoff (calibration cutoffs included)
+        with the number of trees found, keeping the held-out calibration.
+    deal_rhythm
+        Derive the BG/NBD probability of silence (``deal_rhythm_p_silent``) as an
+        input when the frame holds the deal-history features it needs.
+    monotone
+        Direction the risk must move in as a feature grows (``1`` up, ``-1``
+        down), for features where that direction is certain; others are free.
     """
 
     horizon_days: int = 90
@@ -71,6 +102,10 @@ class TrainConfig:
     num_boost_round: int = 500
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     depths: tuple[float, ...] = (0.1, 0.2)
+    early_stopping_rounds: int = 0
+    refit_all: bool = False
+    deal_rhythm: bool = True
+    monotone: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -85,6 +120,11 @@ class TrainConfig:
             raise ConfigError(
                 f"num_boost_round must be >= 1, got {self.num_boost_round!r}"
             )
+        if self.early_stopping_rounds < 0:
+            raise ConfigError(
+                "early_stopping_rounds must be >= 0 (0 = off), got "
+                f"{self.early_stopping_rounds!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON values (inverse of :meth:`from_dict`)."""
@@ -95,12 +135,24 @@ class TrainConfig:
             "num_boost_round": self.num_boost_round,
             "params": dict(self.params),
             "depths": list(self.depths),
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "refit_all": self.refit_all,
+            "deal_rhythm": self.deal_rhythm,
+            "monotone": dict(self.monotone),
         }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """A configuration from :meth:`to_dict` output."""
-        known = dict(values)
+        """A configuration from :meth:`to_dict` output.
+
+        Keys an older model did not record keep their value of that time: no early
+        stopping, no refit, no derived deal rhythm.
+        """
+        known = {
+            "early_stopping_rounds": 0,
+            "refit_all": False,
+            "deal_rhythm": False,
+        } | dict(values)
         known["depths"] = tuple(known.get("depths", (0.1, 0.2)))
         return cls(**known)
 
@@ -112,6 +164,10 @@ class TrainConfig:
             "calibration_cutoffs": self.calibration_cutoffs,
             "num_boost_round": self.num_boost_round,
             "depths": ",".join(f"{d:g}" for d in self.depths),
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "refit_all": self.refit_all,
+            "deal_rhythm": self.deal_rhythm,
+            "monotone": ",".join(f"{k}:{v:+d}" for k, v in self.monotone.items()),
         }
         flat.update({f"lgb_{k}": v for k, v in self.params.items()})
         return flat
@@ -182,58 +238,145 @@ def fit_model(
     )
     categorical = categorical_features(rows, feature_names)
     levels = {name: category_levels(tree_rows[name]) for name in categorical}
-
-    booster = fit_booster(tree_rows, feature_names, levels, config)
-    raw = booster.predict(
-        encode_features(calibration_rows, feature_names, levels), raw_score=True
+    inputs = ModelInputs(
+        feature_names, levels, fit_deal_rhythm(rows, feature_names, config)
     )
+
+    booster = fit_booster(tree_rows, inputs, config, calibration_rows)
+    trees = booster.num_trees()
+    raw = booster.predict(inputs.matrix(calibration_rows), raw_score=True)
     calibration = fit_platt(np.asarray(raw), label_array(calibration_rows))
+    if config.refit_all:
+        booster = fit_booster(rows, inputs, replace(config, num_boost_round=trees))
 
     info: dict[str, Any] = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "tree_rows": len(tree_rows),
+        "tree_rows": len(rows) if config.refit_all else len(tree_rows),
         "calibration_rows": len(calibration_rows),
-        "tree_cutoffs": [str(c) for c in sorted(tree_rows["as_of"].unique())],
+        "tree_cutoffs": [
+            str(c)
+            for c in sorted((rows if config.refit_all else tree_rows)["as_of"].unique())
+        ],
         "calibration_cutoffs": [
             str(c) for c in sorted(calibration_rows["as_of"].unique())
         ],
+        "trees": trees,
         "params": config.to_params(),
         "config": config.to_dict(),
     }
     info.update(metadata or {})
     log.debug(
         "fitted %d trees on %d rows, calibrated on %d rows",
-        booster.num_trees(),
-        len(tree_rows),
+        trees,
+        info["tree_rows"],
         len(calibration_rows),
     )
-    return PartnerRiskModel(booster, feature_names, levels, calibration, info)
+    return PartnerRiskModel(
+        booster, feature_names, levels, calibration, info, inputs.deal_rhythm
+    )
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the booster reads: features, their category levels, derived inputs."""
+
+    feature_names: list[str]
+    levels: dict[str, list[str]]
+    deal_rhythm: DealRhythm | None
+
+    @property
+    def names(self) -> list[str]:
+        """The booster's input columns, in order."""
+        return input_names(self.feature_names, self.deal_rhythm)
+
+    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
+        """``rows`` encoded as the booster's float matrix."""
+        return input_matrix(rows, self.feature_names, self.levels, self.deal_rhythm)
+
+
+def fit_deal_rhythm(
+    rows: pd.DataFrame, feature_names: list[str], config: TrainConfig
+) -> DealRhythm | None:
+    """BG/NBD fitted on the training rows' deal histories, or None when not used.
+
+    Used when ``config.deal_rhythm`` is set and ``feature_names`` hold the three
+    deal-history features; every labelled row counts as one history (a partner
+    appears once per cutoff). No label is read.
+    """
+    if not config.deal_rhythm:
+        return None
+    absent = [name for name in DEAL_RHYTHM_INPUTS if name not in feature_names]
+    if absent:
+        log.info("no derived deal rhythm: features %r are not in the model", absent)
+        return None
+    x, t_x, age = history_summary(rows)
+    fitted = fit_bgnbd(x, t_x, age)
+    return DealRhythm(
+        r=fitted.r,
+        alpha=fitted.alpha,
+        a=fitted.a,
+        b=fitted.b,
+        horizon_days=float(config.horizon_days),
+    )
 
 
 def fit_booster(
     rows: pd.DataFrame,
-    feature_names: list[str],
-    levels: dict[str, list[str]],
+    inputs: ModelInputs,
     config: TrainConfig,
+    validation: pd.DataFrame | None = None,
 ) -> lgb.Booster:
-    """Fit the LightGBM booster on ``rows`` with categories encoded by ``levels``."""
+    """Fit the LightGBM booster on ``rows`` for ``inputs``.
+
+    With
+    ``validation`` rows and ``config.early_stopping_rounds``, trees stop being added
+    once their PR-AUC on ``validation`` stops improving, and the best count is kept.
+    """
     label = label_array(rows)
     if len(np.unique(label)) < 2:
         raise ConfigError(
             f"training rows hold only label {label[:1].tolist()!r}; the model needs "
             "both silent and active partners — use more cutoffs or partners"
         )
-    categorical_index = [i for i, n in enumerate(feature_names) if n in levels]
-    train_set = lgb.Dataset(
-        encode_features(rows, feature_names, levels),
-        label=label,
-        feature_name=list(feature_names),
+    train_set = booster_dataset(rows, inputs)
+    params = dict(config.params)
+    directions = [int(config.monotone.get(name, 0)) for name in inputs.names]
+    if any(directions):
+        params["monotone_constraints"] = directions
+    stopping = config.early_stopping_rounds
+    if validation is None or not stopping or validation["label"].nunique() < 2:
+        return lgb.train(params, train_set, num_boost_round=config.num_boost_round)
+    params["metric"] = "average_precision"
+    valid_set = booster_dataset(validation, inputs, reference=train_set)
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(stopping, first_metric_only=True, verbose=False)],
+    )
+    best = max(booster.best_iteration, 1)
+    log.debug(
+        "early stopping kept %d of at most %d trees", best, config.num_boost_round
+    )
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def booster_dataset(
+    rows: pd.DataFrame, inputs: ModelInputs, reference: lgb.Dataset | None = None
+) -> lgb.Dataset:
+    """A LightGBM dataset of ``rows`` encoded for ``inputs``."""
+    names = inputs.names
+    categorical_index = [i for i, n in enumerate(names) if n in inputs.levels]
+    return lgb.Dataset(
+        inputs.matrix(rows),
+        label=label_array(rows),
+        feature_name=names,
         categorical_feature=categorical_index or "auto",
         params={"verbosity": -1},
+        reference=reference,
         free_raw_data=True,
     )
-    params = dict(config.params)
-    return lgb.train(params, train_set, num_boost_round=config.num_boost_round)
 
 
 def fit_platt(raw: np.ndarray, label: np.ndarray) -> tuple[float, float]:

@@ -77,7 +77,7 @@ def test_match_model_contributions_shap(
     expected = np.asarray(explainer.shap_values(model.matrix(rows)))
 
     np.testing.assert_allclose(
-        contributions[model.feature_names].to_numpy(), expected, atol=1e-6, rtol=0
+        contributions[model.booster_names].to_numpy(), expected, atol=1e-6, rtol=0
     )
     np.testing.assert_allclose(
         contributions.sum(axis=1).to_numpy(), model.predict_raw(rows), atol=1e-9

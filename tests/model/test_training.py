@@ -7,6 +7,8 @@ months earlier, so there is a leading signal the model can learn.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,7 @@ from ghost_model.backtest import (
     threshold_at_precision,
 )
 from ghost_model.errors import ConfigError, DataContractError
+from ghost_model.model import DEAL_RHYTHM_FEATURE, DealRhythm, PartnerRiskModel
 from ghost_model.training import DEFAULT_PARAMS, TrainConfig, fit_model
 
 DAY = pd.Timedelta(days=1)
@@ -33,6 +36,7 @@ FEATURES = [
     "reps",
     "tier",
 ]
+HISTORY_FEATURES = [*FEATURES, "days_since_first_deal", "deal_days_history"]
 FAST = TrainConfig(
     folds=3,
     num_boost_round=60,
@@ -81,6 +85,8 @@ def small_world(
             return np.asarray(cum[:, max(t - lo, 0)] - cum[:, max(t - hi, 0)])
 
         active = window(deal_cum, 0, 180) > 0
+        seen = deal_daily[:, :t]
+        first = np.where(seen.any(1), seen.argmax(1), np.nan)
         last = np.array(
             [
                 (t - 1 - np.nonzero(row[:t])[0][-1]) + 21 / 24
@@ -99,6 +105,8 @@ def small_world(
                 "deals_90d": window(deal_cum, 0, 90),
                 "deals_prev_90d": window(deal_cum, 90, 180),
                 "days_since_last_deal": last,
+                "days_since_first_deal": t - first,
+                "deal_days_history": seen.sum(1).astype(float),
                 "questions_90d": window(q_cum, 0, 90),
                 "questions_prev_90d": window(q_cum, 90, 180),
                 "reps": reps,
@@ -345,3 +353,148 @@ def test_lead_time_counts_days_before_rule_fires() -> None:
     out = lead_time(predictions)
     assert out["partners"] == 1
     assert out["median_days"] == (cutoffs[3] - cutoffs[1]) / DAY
+
+
+# derived deal rhythm, early stopping, refit, monotone directions ----------------------
+
+
+@pytest.fixture(scope="module")
+def rhythm_model(world: tuple[pd.DataFrame, pd.DataFrame]) -> PartnerRiskModel:
+    _, table = world
+    return fit_model(table, HISTORY_FEATURES, FAST)
+
+
+def test_fit_model_derives_deal_rhythm_when_history_features_present(
+    rhythm_model: PartnerRiskModel, fitted: PartnerRiskModel
+) -> None:
+    """Check that the BG/NBD input is derived only when its three inputs are there."""
+    assert rhythm_model.derived_names == [DEAL_RHYTHM_FEATURE]
+    assert rhythm_model.booster_names == [*HISTORY_FEATURES, DEAL_RHYTHM_FEATURE]
+    assert fitted.derived_names == []
+    assert rhythm_model.feature_importance()[DEAL_RHYTHM_FEATURE] > 0
+
+
+def test_predict_contributions_include_derived_input_and_sum_to_raw(
+    rhythm_model: PartnerRiskModel, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """Check that the derived input has its own contribution and rows still add up."""
+    _, table = world
+    rows = table.head(200)
+    contributions = rhythm_model.predict_contributions(rows)
+    assert list(contributions.columns) == [
+        *HISTORY_FEATURES,
+        DEAL_RHYTHM_FEATURE,
+        "bias",
+    ]
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), rhythm_model.predict_raw(rows), atol=1e-9
+    )
+
+
+def test_deal_rhythm_p_silent_rises_with_quiet_time(
+    rhythm_model: PartnerRiskModel,
+) -> None:
+    """Check that, for one deal history, a longer quiet time means likelier silence."""
+    rhythm = rhythm_model.deal_rhythm
+    assert isinstance(rhythm, DealRhythm)
+    frame = pd.DataFrame(
+        {
+            "deal_days_history": 12.0,
+            "days_since_first_deal": 400.0,
+            "days_since_last_deal": [1.0, 30.0, 90.0, 200.0, np.nan],
+        }
+    )
+    p = rhythm.p_silent(frame)
+    assert np.all(np.diff(p[:4]) > 0)
+    assert ((p[:4] > 0) & (p[:4] < 1)).all()
+    assert np.isnan(p[4])
+
+
+def test_load_model_keeps_deal_rhythm_probabilities(
+    rhythm_model: PartnerRiskModel, world: tuple[pd.DataFrame, pd.DataFrame], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that a saved model reads back its BG/NBD parameters and probabilities."""
+    _, table = world
+    loaded = PartnerRiskModel.load(rhythm_model.save(tmp_path / "m"))
+    assert loaded.deal_rhythm == rhythm_model.deal_rhythm
+    np.testing.assert_array_equal(
+        loaded.predict_proba(table), rhythm_model.predict_proba(table)
+    )
+
+
+def test_derived_catalogue_names_stage_and_renders_both_languages(
+    rhythm_model: PartnerRiskModel,
+) -> None:
+    """Check that the derived input reads as a priority reason with its own number."""
+    from ghost_model.features.catalogue import render_reason
+
+    spec = rhythm_model.derived_catalogue()[DEAL_RHYTHM_FEATURE]
+    assert spec.stage == "priority"
+    row = {DEAL_RHYTHM_FEATURE: 0.734}
+    assert "73%" in render_reason(spec, row, "en")
+    assert "73%" in render_reason(spec, row, "ja")
+    assert "90" in render_reason(spec, row, "ja")
+
+
+def test_fit_model_early_stopping_and_refit_use_every_cutoff(
+    world: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Check that early stopping bounds the trees and the refit sees the last cutoff."""
+    _, table = world
+    config = replace(
+        FAST, num_boost_round=2000, early_stopping_rounds=10, refit_all=True
+    )
+    model = fit_model(table, HISTORY_FEATURES, config)
+    assert 1 <= model.metadata["trees"] < 2000
+    assert model.booster.num_trees() == model.metadata["trees"]
+    trees = pd.to_datetime(model.metadata["tree_cutoffs"])
+    calibration = pd.to_datetime(model.metadata["calibration_cutoffs"])
+    assert calibration.max() == trees.max()
+
+
+def test_fit_model_monotone_direction_holds_everywhere(
+    world: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Check that a longer quiet time never lowers the risk when it is constrained.
+
+    Quiet time also feeds the derived BG/NBD input, which rises with it, so both
+    carry the constraint.
+    """
+    _, table = world
+    directions = {"days_since_last_deal": 1, DEAL_RHYTHM_FEATURE: 1, "deals_90d": -1}
+    config = replace(FAST, monotone=directions)
+    model = fit_model(table, HISTORY_FEATURES, config)
+    rows = table.sample(50, random_state=1)
+    grid = [0.5, 3, 10, 30, 60, 90, 150, 250]
+    raw = np.stack(
+        [model.predict_raw(rows.assign(days_since_last_deal=g)) for g in grid]
+    )
+    assert np.all(np.diff(raw, axis=0) >= -1e-12)
+
+
+def test_train_config_from_dict_keeps_old_recipe_without_new_steps() -> None:
+    """Check that a recipe recorded before the new options refits the old way."""
+    old = {k: v for k, v in FAST.to_dict().items() if k in OLD_KEYS}
+    config = TrainConfig.from_dict(old)
+    assert (config.deal_rhythm, config.refit_all, config.early_stopping_rounds) == (
+        False,
+        False,
+        0,
+    )
+    assert TrainConfig.from_dict(FAST.to_dict()) == FAST
+
+
+def test_train_config_rejects_negative_early_stopping() -> None:
+    """Check that a negative early-stopping patience is refused with the rule."""
+    with pytest.raises(ConfigError, match="early_stopping_rounds must be >= 0"):
+        TrainConfig(early_stopping_rounds=-1)
+
+
+OLD_KEYS = (
+    "horizon_days",
+    "folds",
+    "calibration_cutoffs",
+    "num_boost_round",
+    "params",
+    "depths",
+)
