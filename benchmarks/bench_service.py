@@ -612,7 +612,7 @@ def phases_of(
                 rate,
                 seconds,
                 beside=posted,
-                beside_rate=2,
+                beside_rate=4,
             ),
             Phase("score-activity, 1 partner", posted, 50, live, connections=8),
         ]

@@ -20,6 +20,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import multiprocessing
+import os
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -27,6 +28,9 @@ from serving.schemas import ActivityRequest
 from serving.state import ServiceState, Snapshot
 
 log = logging.getLogger(__name__)
+
+CHILD_NICENESS = 10
+"""How much lower the live scoring process's scheduling priority is."""
 
 _state: ServiceState | None = None
 """In the child: the state whose model scores the tasks."""
@@ -88,9 +92,19 @@ class LiveWorker:
 
 
 def new_pool() -> concurrent.futures.ProcessPoolExecutor:
-    """A one-process pool started with ``spawn`` (safe beside the server's threads)."""
+    """A one-process pool started with ``spawn`` (safe beside the server's threads).
+
+    The child runs at a lower scheduling priority (``nice`` +10): on a busy
+    machine the serving process gets a CPU first, so snapshot answers are not
+    queued behind a live scoring.
+    """
     context = multiprocessing.get_context("spawn")
-    return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=context,
+        initializer=os.nice,
+        initargs=(CHILD_NICENESS,),
+    )
 
 
 def slim(state: ServiceState) -> ServiceState:

@@ -13,7 +13,7 @@ import pytest
 from serving.errors import RequestFieldError
 from serving.schemas import ActivityRequest
 from serving.state import ServiceState, build_state
-from serving.worker import LiveWorker, LiveWorkerLostError
+from serving.worker import CHILD_NICENESS, LiveWorker, LiveWorkerLostError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,7 @@ def where_scored(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
         "version": state.model.metadata["version"],
         "partner_id": body.partner_id,
         "snapshot_partners": state.snapshot.partners,
+        "niceness": os.nice(0),
     }
 
 
@@ -109,6 +110,7 @@ def test_score_in_child_process_with_each_request_state(worker: LiveWorker) -> N
     assert len({a["pid"] for a in answers}) == 1
     assert [a["version"] for a in answers] == ["1", "1", "2", "1"]
     assert {a["snapshot_partners"] for a in answers} == {0}
+    assert {a["niceness"] for a in answers} == {min(19, os.nice(0) + CHILD_NICENESS)}
 
 
 def test_raise_request_field_error_from_child_intact(worker: LiveWorker) -> None:
