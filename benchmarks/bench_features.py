@@ -8,16 +8,19 @@ reset after loading) belongs to the build alone:
   portal views 60 %), generated directly as Parquet in chunks and loaded.
 
 For each: wall time of ``build_feature_table`` over all monthly cutoffs, events per
-second per core, peak RSS against the size of the loaded tables, and the same
-measurements for a straightforward pandas implementation that loops over cutoffs and
-computes a handful of the same features (deals, questions and views over 90 days,
-days since the last deal, the label). Ratio = pandas loop time / DuckDB time.
+second per core, peak RSS against the size of the loaded tables, the load average
+before and after, and the same measurements for a straightforward pandas
+implementation that loops over cutoffs and computes a handful of the same features
+(deals, questions and views over 90 days, days since the last deal, the label).
+Ratio = pandas loop time / DuckDB time. Last, the cost of a build for one partner at
+one cutoff (what the scoring service does per request).
 
 Usage::
 
-    python benchmarks/bench_features.py                       # sim + log at 3e7
-    python benchmarks/bench_features.py --events 100000000    # the full 10^8 log
-    python benchmarks/bench_features.py --only log --events 10000000
+    python benchmarks/bench_features.py                       # sim 20,000 + log 3e7
+    python benchmarks/bench_features.py --only log --events 100000000   # 10^8
+    python benchmarks/bench_features.py --only sim --partners 5000
+    python benchmarks/bench_features.py --only log --events 100000000 --loop-cutoffs 6
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 TS = "datetime64[us, UTC]"
@@ -79,63 +83,61 @@ def _simulated(partners: int, months: int):  # type: ignore[no-untyped-def]
     return simulate_ecosystem(partners=partners, months=months, seed=7).dataset()
 
 
+def _ids(prefix: str, first: int, n: int) -> pa.Array:
+    numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
+    return pc.binary_join_element_wise(prefix, numbers, "")
+
+
 def _write_log(out: Path, events: int, partners: int, months: int, seed: int) -> None:
-    """Write a synthetic log of ``events`` rows as Parquet, chunk by chunk."""
+    """Write a synthetic log of ``events`` rows as Parquet, chunk by chunk.
+
+    Every column is made with NumPy and Arrow compute, one chunk of at most 5 million
+    rows at a time, so memory stays bounded by the chunk whatever ``events`` is.
+    """
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2022-04-01", tz=ZONE).tz_convert("UTC").value // 1000
     span_us = int(months * 30.4375 * 86400 * 1e6)
     shares = {"deals": 0.1, "interactions": 0.3, "portal_views": 0.6}
     chunk = 5_000_000
-    pids = np.array([f"P{i:05d}" for i in range(partners)], dtype=object)
+    pids = pa.array([f"P{i:05d}" for i in range(partners)], pa.string())
+    reps = pa.array([f"-R{i}" for i in range(6)], pa.string())
+    kinds = pa.array(["question", "consultation", "report", "other"], pa.string())
+    directions = pa.array(["inbound", "outbound"], pa.string())
+    outcomes = pa.array(["won", "lost", "open"], pa.string())
     for name, share in shares.items():
         total = int(events * share)
         writer = None
         for first in range(0, total, chunk):
             n = min(chunk, total - first)
-            partner = pa.array(pids[rng.integers(0, partners, n)], pa.string())
+            partner = pids.take(pa.array(rng.integers(0, partners, n)))
             at = start + rng.integers(0, span_us, n)
             stamp = pa.array(at, pa.timestamp("us", tz="UTC"))
             if name == "deals":
                 closed = at + rng.integers(1, 120, n) * 86_400_000_000
                 open_ = (rng.random(n) < 0.15) | (closed >= start + span_us)
-                outcome = np.where(
-                    open_, "open", np.where(rng.random(n) < 0.4, "won", "lost")
-                )
+                outcome = np.where(open_, 2, (rng.random(n) >= 0.4).astype(np.int64))
+                rep = reps.take(pa.array(rng.integers(0, 6, n)))
                 cols = {
-                    "deal_id": pa.array(
-                        np.char.add("D", np.arange(first, first + n).astype(str))
-                    ),
+                    "deal_id": _ids("D", first, n),
                     "partner_id": partner,
                     "registered_at": stamp,
-                    "rep_id": pa.array(
-                        np.char.add(
-                            np.asarray(partner.to_pylist(), dtype=str),
-                            np.char.add("-R", rng.integers(0, 6, n).astype(str)),
-                        )
-                    ),
+                    "rep_id": pc.binary_join_element_wise(partner, rep, ""),
                     "closed_at": pa.array(
                         np.where(open_, 0, closed),
                         pa.timestamp("us", tz="UTC"),
                         mask=open_,
                     ),
-                    "outcome": pa.array(outcome),
+                    "outcome": outcomes.take(pa.array(outcome)),
                 }
             elif name == "interactions":
                 answered = rng.random(n) < 0.85
+                inbound = (rng.random(n) >= 0.7).astype(np.int64)
                 cols = {
-                    "interaction_id": pa.array(
-                        np.char.add("I", np.arange(first, first + n).astype(str))
-                    ),
+                    "interaction_id": _ids("I", first, n),
                     "partner_id": partner,
                     "occurred_at": stamp,
-                    "direction": pa.array(
-                        np.where(rng.random(n) < 0.7, "inbound", "outbound")
-                    ),
-                    "kind": pa.array(
-                        np.array(["question", "consultation", "report", "other"])[
-                            rng.integers(0, 4, n)
-                        ]
-                    ),
+                    "direction": directions.take(pa.array(inbound)),
+                    "kind": kinds.take(pa.array(rng.integers(0, 4, n))),
                     "responded_at": pa.array(
                         at + rng.integers(600, 5 * 86400, n) * 1_000_000,
                         pa.timestamp("us", tz="UTC"),
@@ -148,6 +150,7 @@ def _write_log(out: Path, events: int, partners: int, months: int, seed: int) ->
             if writer is None:
                 writer = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
             writer.write_table(table)
+            del table, cols
         if writer is not None:
             writer.close()
 
@@ -175,14 +178,17 @@ def _load_log(folder: Path, months: int):  # type: ignore[no-untyped-def]
 
 
 def pandas_loop(dataset, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """A few of the same features, one cutoff at a time, the straightforward way."""
-    deals = dataset.tables["deals"]
+    """A few of the same features, one cutoff at a time, the straightforward way.
+
+    Only the two columns each count needs are kept, and each cutoff filters them
+    with boolean masks, so memory stays near one copy of those columns.
+    """
+    deals = dataset.tables["deals"][["partner_id", "registered_at"]]
     questions = None
     if "interactions" in dataset.tables:
         inter = dataset.tables["interactions"]
-        questions = inter[
-            (inter["direction"] == "inbound") & (inter["kind"] == "question")
-        ]
+        asked = (inter["direction"] == "inbound") & (inter["kind"] == "question")
+        questions = inter.loc[asked, ["partner_id", "occurred_at"]]
     views = dataset.tables.get("portal_views")
     window = pd.Timedelta(days=90)
     rows = []
@@ -198,28 +204,58 @@ def pandas_loop(dataset, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:  # type: 
         )
         last = before.groupby("partner_id")["registered_at"].max().reindex(population)
         frame["days_since_last_deal"] = (t - last).dt.days
+        del before, recent, in90
         if questions is not None:
-            q = questions[
-                (questions["occurred_at"] < t)
-                & (questions["occurred_at"] >= t - window)
-            ]
-            frame["inbound_questions_90d"] = (
-                q.groupby("partner_id").size().reindex(population, fill_value=0)
+            at = questions["occurred_at"]
+            q = questions.loc[(at < t) & (at >= t - window), "partner_id"]
+            frame["inbound_questions_90d"] = q.value_counts().reindex(
+                population, fill_value=0
             )
         if views is not None:
-            v = views[(views["viewed_at"] < t) & (views["viewed_at"] >= t - window)]
-            frame["portal_views_90d"] = (
-                v.groupby("partner_id").size().reindex(population, fill_value=0)
+            at = views["viewed_at"]
+            v = views.loc[(at < t) & (at >= t - window), "partner_id"]
+            frame["portal_views_90d"] = v.value_counts().reindex(
+                population, fill_value=0
             )
-        future = deals[
-            (deals["registered_at"] >= t) & (deals["registered_at"] < t + window)
-        ]
-        frame["label"] = (~population.isin(future["partner_id"].unique())).astype(int)
+        reg = deals["registered_at"]
+        future = deals.loc[(reg >= t) & (reg < t + window), "partner_id"]
+        frame["label"] = (~population.isin(future.unique())).astype(int)
         rows.append(frame)
     return pd.concat(rows).rename_axis("partner_id").reset_index()
 
 
 # ---------------------------------------------------------------- measuring
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _one_partner(dataset, cutoff: pd.Timestamp, repeat: int = 10) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Wall and CPU of a build for one partner at one cutoff (the online path)."""
+    from ghost_model.dataset import Dataset
+    from ghost_model.features import build_feature_table
+
+    partner = dataset.tables["deals"]["partner_id"].iloc[0]
+    tables = {
+        name: frame[frame["partner_id"] == partner] if "partner_id" in frame else frame
+        for name, frame in dataset.tables.items()
+    }
+    one = Dataset(tables=tables, config=dataset.config, source="one partner")
+    build_feature_table(one, [cutoff])
+    walls, cpus = [], []
+    load = _load()
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        build_feature_table(one, [cutoff])
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return {
+        "one_wall_s": round(float(np.median(walls)), 3),
+        "one_cpu_s": round(float(np.median(cpus)), 3),
+        "one_load": load,
+    }
 
 
 def _measure(workload: str, args: argparse.Namespace) -> dict[str, object]:
@@ -241,35 +277,43 @@ def _measure(workload: str, args: argparse.Namespace) -> dict[str, object]:
     compile_started = time.perf_counter()
     build_feature_table(dataset, cutoffs[-1:])
     compile_s = time.perf_counter() - compile_started
+    one = _one_partner(dataset, cutoffs[-1])
 
     rss_before = _rss_gib()
     peak_reset = _reset_peak()
+    load_before = _load()
     t0, c0 = time.perf_counter(), time.process_time()
     table = build_feature_table(dataset, cutoffs)
     ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    load_after = _load()
     peak = _peak_gib()
+    ours = table.frame[["partner_id", "as_of", "deals_90d", "label"]]
+    rows, features = len(table.frame), len(table.feature_names)
+    del table
 
+    loop_cutoffs = cutoffs[-args.loop_cutoffs :] if args.loop_cutoffs else cutoffs
+    _reset_peak()
+    loop_load_before = _load()
     t0, c0 = time.perf_counter(), time.process_time()
-    baseline = pandas_loop(dataset, cutoffs)
+    baseline = pandas_loop(dataset, loop_cutoffs)
     loop_s, loop_cpu = time.perf_counter() - t0, time.process_time() - c0
-    merged = baseline.merge(
-        table.frame[["partner_id", "as_of", "deals_90d", "label"]],
-        on=["partner_id", "as_of"],
-        suffixes=("_loop", ""),
-    )
+    loop_load_after = _load()
+    loop_peak = _peak_gib()
+    merged = baseline.merge(ours, on=["partner_id", "as_of"], suffixes=("_loop", ""))
     # the loop does not drop terminated partners, so compare the rows both have
     agree = bool(
         len(merged) > 0 and (merged["deals_90d_loop"] == merged["deals_90d"]).all()
     )
+    share = len(loop_cutoffs) / len(cutoffs)
     cores = os.cpu_count() or 1
     return {
         "workload": workload,
         "events": events,
         "partners": int(dataset.tables["deals"]["partner_id"].nunique()),
         "cutoffs": len(cutoffs),
-        "rows": len(table.frame),
-        "features": len(table.feature_names),
-        "features_per_cpu_s_duckdb": round(len(table.feature_names) / ours_cpu, 2),
+        "loop_cutoffs": len(loop_cutoffs),
+        "rows": rows,
+        "features": features,
         "setup_s": round(prepared_s, 1),
         "first_call_incl_compile_s": round(compile_s, 2),
         "duckdb_s": round(ours_s, 2),
@@ -283,31 +327,43 @@ def _measure(workload: str, args: argparse.Namespace) -> dict[str, object]:
         "peak_over_loaded": round(peak / loaded, 2) if loaded else None,
         "pandas_loop_s": round(loop_s, 2),
         "pandas_loop_cpu_s": round(loop_cpu, 2),
-        "ratio_loop_over_duckdb": round(loop_s / ours_s, 1),
-        "ratio_cpu": round(loop_cpu / ours_cpu, 1),
-        "load_avg": os.getloadavg()[0],
+        "pandas_loop_peak_gib": round(loop_peak, 3),
+        "ratio_loop_over_duckdb": round(loop_s / share / ours_s, 1),
+        "ratio_cpu": round(loop_cpu / share / ours_cpu, 1),
+        "load_duckdb": f"{load_before} -> {load_after}",
+        "load_loop": f"{loop_load_before} -> {loop_load_after}",
         "deals_90d_agree": agree,
         "cores": cores,
+        **one,
     }
 
 
 def _print(result: dict[str, object]) -> None:
     r = result
+    part = (
+        f"all {r['cutoffs']} cutoffs"
+        if r["loop_cutoffs"] == r["cutoffs"]
+        else f"the last {r['loop_cutoffs']} of {r['cutoffs']} cutoffs; the ratio "
+        "scales the loop time by that share"
+    )
     print(
         f"[{r['workload']}] {r['events']:,} events, {r['partners']:,} partners, "
         f"{r['cutoffs']} cutoffs -> {r['rows']:,} rows x {r['features']} features\n"
         f"  duckdb build        {r['duckdb_s']} s wall, {r['duckdb_cpu_s']} s CPU "
         f"({r['events_per_s_per_core']:,} events/s/core wall on {r['cores']} cores, "
         f"{r['events_per_cpu_s']:,} events per CPU second; first call incl. compile "
-        f"{r['first_call_incl_compile_s']} s; load average {r['load_avg']})\n"
+        f"{r['first_call_incl_compile_s']} s)   load average {r['load_duckdb']}\n"
         f"  peak RSS            {r['peak_rss_gib']} GiB (loaded tables "
         f"{r['loaded_gib']} GiB, ratio {r['peak_over_loaded']}; RSS before build "
         f"{r['rss_before_build_gib']} GiB)\n"
-        f"  pandas loop (5 features) {r['pandas_loop_s']} s wall, "
-        f"{r['pandas_loop_cpu_s']} s CPU\n"
+        f"  pandas loop (5 features, {part}) {r['pandas_loop_s']} s wall, "
+        f"{r['pandas_loop_cpu_s']} s CPU, peak RSS {r['pandas_loop_peak_gib']} GiB"
+        f"   load average {r['load_loop']}\n"
         f"  ratio loop / duckdb {r['ratio_loop_over_duckdb']}x wall, "
         f"{r['ratio_cpu']}x CPU   "
-        f"(deals_90d agree: {r['deals_90d_agree']})"
+        f"(deals_90d agree: {r['deals_90d_agree']})\n"
+        f"  one partner, one cutoff: {r['one_wall_s']} s wall, {r['one_cpu_s']} s CPU "
+        f"(median of 10)   load average {r['one_load']}"
     )
 
 
@@ -317,6 +373,12 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--events", type=int, default=30_000_000)
     parser.add_argument("--only", choices=("sim", "log"))
+    parser.add_argument(
+        "--loop-cutoffs",
+        type=int,
+        default=0,
+        help="run the pandas loop on the last N cutoffs only (0: all)",
+    )
     parser.add_argument("--child", choices=("sim", "log"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -326,6 +388,7 @@ def main() -> int:
         command = [sys.executable, __file__, "--child", workload]
         command += ["--partners", str(args.partners), "--months", str(args.months)]
         command += ["--events", str(args.events)]
+        command += ["--loop-cutoffs", str(args.loop_cutoffs)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)

@@ -23,7 +23,7 @@ from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import normalise_cutoffs
-from ghost_model.features.definitions import REP_ROWS, define_features, input_tables
+from ghost_model.features.definitions import define_features, input_tables
 from ghost_model.features.prepare import Prepared, prepare_tables
 
 log = logging.getLogger(__name__)
@@ -142,21 +142,20 @@ def stages_without_data(present: Sequence[str]) -> list[str]:
 @functools.lru_cache(maxsize=32)
 def compiled_sql(
     config: FeatureConfig, present: tuple[str, ...]
-) -> tuple[str, str, str]:
+) -> tuple[tuple[str, str], ...]:
     """The DuckDB SQL of one build, compiled once per shape.
 
     Returns
     -------
-    tuple of str
-        The rep-row query (run first, its result registered as ``gm_rep_rows``),
-        the partner query and the rep display query (both read ``gm_rep_rows``).
+    tuple of (str, str)
+        ``(name, sql)`` in the order they run: the stored steps (each result is
+        registered under its name for the queries after it), then ``partners`` and
+        ``reps``.
     """
     definitions = define_features(input_tables(("deals", *present)), config)
-    return (
-        str(ibis.to_sql(definitions.rep_rows, dialect="duckdb")),
-        str(ibis.to_sql(definitions.partners, dialect="duckdb")),
-        str(ibis.to_sql(definitions.reps, dialect="duckdb")),
-    )
+    queries = [*definitions.steps]
+    queries += [("partners", definitions.partners), ("reps", definitions.reps)]
+    return tuple((name, str(ibis.to_sql(q, dialect="duckdb"))) for name, q in queries)
 
 
 @functools.lru_cache(maxsize=1)
@@ -173,12 +172,13 @@ def _database() -> duckdb.DuckDBPyConnection:
 def _run_duckdb(
     prepared: dict[str, pa.Table], present: tuple[str, ...], config: FeatureConfig
 ) -> tuple[pa.Table, pa.Table]:
-    rep_rows_sql, partner_sql, rep_sql = compiled_sql(config, present)
+    *steps, (_, partner_sql), (_, rep_sql) = compiled_sql(config, present)
     con = _database().cursor()
     try:
         for name, table in prepared.items():
             con.register(f"gm_{name}", table)
-        con.register(REP_ROWS, con.sql(rep_rows_sql).to_arrow_table())
+        for name, sql in steps:
+            con.register(name, con.sql(sql).to_arrow_table())
         partners = con.sql(partner_sql).to_arrow_table()
         reps = con.sql(rep_sql).to_arrow_table()
     finally:
@@ -195,7 +195,8 @@ def _run_ibis(
     for name, table in prepared.items():
         _register(backend, f"gm_{name}", table)
     definitions = define_features(input_tables(("deals", *present)), config)
-    _register(backend, REP_ROWS, backend.to_pyarrow(definitions.rep_rows))
+    for name, step in definitions.steps:
+        _register(backend, name, backend.to_pyarrow(step))
     partners = backend.to_pyarrow(definitions.partners)
     reps = backend.to_pyarrow(definitions.reps)
     return partners, reps

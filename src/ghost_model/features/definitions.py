@@ -7,9 +7,9 @@ unchanged on PySpark. The shape of every computation:
 1. roll events up to one row per partner (or rep) and local day where several
    definitions read them (deals); other events go straight to step 2;
 2. windows (trailing ones and the label's): every window boundary ``D - k`` cuts
-   the day line into buckets; rows are summed per key and bucket, the bucket sums
-   accumulated over a key x boundary grid, and a window sum is the difference of
-   two accumulated sums, so no row is copied once per cutoff;
+   the day line into buckets; rows are summed per key and bucket first, and only
+   these bucket sums meet the cutoffs whose windows hold them (a window is a whole
+   number of buckets), so rows are never copied once per cutoff;
 3. quantities over the whole history ("days since the last win"): put each day row
    in the bucket of the first cutoff after it, then run cumulative sums and maxima
    over a partner x cutoff grid;
@@ -37,21 +37,24 @@ FAR_DAY = 2**30
 """A local day after any data: the end of an interval that has not ended."""
 
 
+POPULATION = "gm_population"
+"""The stored population at each cutoff, with the deal windows of every row."""
 REP_ROWS = "gm_rep_rows"
-"""The name under which a build stores the rep rows for the two queries reading them."""
+"""The stored rep rows, read by the partner rollup and by the rep display."""
 
 
 @dataclass
 class Definitions:
     """The compiled-to-be expressions of one feature build.
 
-    ``rep_rows`` runs first and is stored on the backend as :data:`REP_ROWS`;
-    ``partners`` (which rolls the rep rows up) and ``reps`` (their display) read it.
+    ``steps`` run first, in order, each stored on the backend under its name
+    (:data:`POPULATION`, then :data:`REP_ROWS`), so that the queries after it read
+    the stored rows instead of computing them again; then ``partners`` and ``reps``.
     """
 
     partners: ir.Table
     reps: ir.Table
-    rep_rows: ir.Table
+    steps: list[tuple[str, ir.Table]] = field(default_factory=list)
     feature_tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -88,7 +91,8 @@ def define_features(
     deals = tables["deals"]
     deal_days = _deal_days(deals)
     windows = _deal_windows(deal_days, cut, config)
-    pop = _population(windows, cut, tables.get("partners"), config)
+    computed_pop = _population(windows, cut, tables.get("partners"), config)
+    pop = ibis.table(computed_pop.schema(), name=POPULATION)
     features: dict[str, ir.Table] = {}
 
     features["history"] = _deal_history(deal_days, cut)
@@ -114,7 +118,8 @@ def define_features(
     label = ibis.ifelse(base.labeled, silent, None).cast("int8")
     partners = base.select(*KEYS, **columns, label=label)
     reps = _rep_display(stored, config)
-    return Definitions(partners=partners, reps=reps, rep_rows=rep_rows)
+    steps = [(POPULATION, computed_pop), (REP_ROWS, rep_rows)]
+    return Definitions(partners=partners, reps=reps, steps=steps)
 
 
 # ---------------------------------------------------------------- generic helpers
@@ -149,68 +154,48 @@ def _window_sums(
     past the cutoff, as the label's window does). ``rows`` holds ``keys``, the local
     day ``d`` and the summed columns; it may be raw events or day rows.
 
-    No row is copied per cutoff. Every window boundary ``B = D - k`` (each cutoff,
-    each offset ``k``) cuts the day line into non-overlapping buckets; each row goes
-    to the bucket of the first boundary after it, bucket sums are accumulated over a
-    key x boundary grid, and a window sum is ``cum(D - lo) - cum(D - hi)``, where
-    ``cum(B)`` is the sum over the days before ``B``. A key gets a row at a cutoff
-    only where one of its windows can hold its rows; the others are all zero.
+    Every window boundary ``B = D - k`` (each cutoff, each offset ``k``) cuts the day
+    line into non-overlapping buckets, and rows are first summed per key and bucket.
+    Each window is then a whole number of buckets (those with ``D - hi < b <= D -
+    lo``), so only the bucket sums meet the cutoffs, never the rows. A key gets a
+    row at a cutoff only where one of its buckets lies in one of the windows.
     """
     offsets = sorted({k for _, lo, hi in sums.values() for k in (lo, hi)})
-    reach = offsets[-1] - offsets[0]
     marks = cut.select("ci", "cut_day", k=ibis.literal(offsets).unnest())
     marks = marks.mutate(b=marks.cut_day - marks.k)
     columns = sorted({col for col, _, _ in sums.values()})
-
     buckets = _boundary_buckets(rows, marks, columns, keys)
-    life = buckets.group_by(list(keys)).aggregate(
-        first_d=buckets.first_d.min(), last_d=buckets.last_d.max()
-    )
-    bounds = marks.select("b").distinct()
-    grid = life.join(
-        bounds, [bounds.b > life.first_d, bounds.b <= life.last_d + reach]
-    ).select(*keys, "b", "last_d")
-    full = grid.left_join(buckets, [*keys, "b"]).select(
-        *[grid[c] for c in grid.columns], *[_zero(buckets[c]).name(c) for c in columns]
-    )
-    upto = ibis.window(group_by=list(keys), order_by="b", rows=(None, 0))
-    cum = full.select(
-        *keys, "b", "last_d", **{c: full[c].sum().over(upto) for c in columns}
-    )
 
-    looked = cum.join(marks, "b")
-    looked = looked.filter(looked.cut_day <= looked.last_d + offsets[-1])
+    joined = buckets.join(
+        cut,
+        [
+            buckets.b > cut.cut_day - offsets[-1],
+            buckets.b <= cut.cut_day - offsets[0],
+        ],
+    )
     aggs = {}
     for name, (col, lo, hi) in sums.items():
-        kind = "int64" if cum[col].type().is_integer() else "float64"
-        at_lo = ibis.ifelse(looked.k == lo, looked[col], 0).sum()
-        at_hi = ibis.ifelse(looked.k == hi, looked[col], 0).sum()
-        aggs[name] = (at_lo - at_hi).cast(kind)
-    return looked.group_by([*keys, "ci"]).aggregate(**aggs)
+        kind = "int64" if joined[col].type().is_integer() else "float64"
+        inside = (joined.b > joined.cut_day - hi) & (joined.b <= joined.cut_day - lo)
+        aggs[name] = ibis.ifelse(inside, joined[col], 0).sum().cast(kind)
+    return joined.group_by([*keys, "ci"]).aggregate(**aggs)
 
 
 def _boundary_buckets(
     rows: ir.Table, marks: ir.Table, columns: list[str], keys: tuple[str, ...]
 ) -> ir.Table:
-    """Column sums per key and bucket ``[previous boundary, b)``, with day extremes.
+    """Column sums per key and bucket ``[previous boundary, b)``.
 
-    A day maps to its bucket through an equality join on a calendar of the days
-    between the first and last boundary; days before the first boundary are moved to
-    the day just before it (the first bucket), days from the last one on drop out.
+    A day finds its bucket through an equality join on a calendar of the days between
+    the first and the last boundary; days outside it lie in no window and drop out.
     """
     bounds = marks.select("b").distinct()
-    first = bounds.b.min().as_scalar()
-    start = bounds.b.lag().over(ibis.window(order_by="b")).fill_null(first - 1)
-    bounds = bounds.mutate(start=start)
-    calendar = bounds.select("b", day=ibis.range(bounds.start, bounds.b).unnest())
-    placed = rows.mutate(day=ibis.greatest(rows.d, first - 1))
-    joined = placed.join(calendar, "day").select(
-        *[placed[c] for c in rows.columns], calendar.b
-    )
+    bounds = bounds.mutate(start=bounds.b.lag().over(ibis.window(order_by="b")))
+    bounds = bounds.filter(bounds.start.notnull())
+    calendar = bounds.select("b", d=ibis.range(bounds.start, bounds.b).unnest())
+    joined = rows.join(calendar, "d")
     return joined.group_by([*keys, "b"]).aggregate(
-        first_d=joined.d.min(),
-        last_d=joined.d.max(),
-        **{c: joined[c].sum() for c in columns},
+        **{c: joined[c].sum() for c in columns}
     )
 
 
