@@ -1,22 +1,32 @@
 """Latency and throughput of the scoring service on loopback, next to the model's cost.
 
     python benchmarks/bench_service.py [--partners N] [--seconds S] [--rate R]
+        [--live-seconds L] [--keep DIR]
 
 Builds a synthetic ecosystem, its features, a model and a score snapshot in a
-temporary folder, starts the service in a child process (uvicorn on 127.0.0.1, a free
-port) and sends it an open-loop schedule of requests at fixed rates from this
-process: each request has a planned send time and its latency is counted from that
-time, so a slow server cannot hide its queue by slowing the sender down.
+temporary folder (or once in ``--keep DIR``), starts the service in a child process
+(uvicorn on 127.0.0.1, a free port, httptools and uvloop, one worker, as
+``ghost-model serve`` runs it) and drives it from a second child process, the load
+generator: a plain ``select`` loop over kept-alive connections, with the garbage
+collector off, that sends an open-loop schedule of requests at a fixed rate. Each
+request has a planned send time and its latency is counted from that time, so a slow
+server cannot hide its queue by slowing the sender down; how late the generator
+itself sent (its own share of the latency) is printed beside it.
 
 Printed: p50, p99 and max latency and the achieved requests per second for
 
-* ``POST /v1/scores`` with 1 id and with 100 ids (from the snapshot), and
-* ``POST /v1/score-activity`` with one partner's rows (live features and scoring),
+* ``POST /v1/scores`` with 1 id and with 100 ids (from the snapshot), at the rate
+  and at twice the rate,
+* ``POST /v1/scores`` with 1 id while live scoring runs beside it, and
+* ``POST /v1/score-activity`` with one partner's rows (live features and scoring,
+  at 50 requests per second),
 
-and, measured in the same run and process, the bare cost of the model's prediction
+the server's CPU per request (its process and its live scoring process), the
+generator's, and, measured in the same run, the bare cost of the model's prediction
 with explanations (``score_partners``) for the same rows and of the live pipeline
 (validate, features, score) without HTTP, with the ratio service / bare cost. The
-child reports its longest garbage-collection pause while serving.
+server reports its garbage collections per phase, and the load average is printed
+before and after.
 
 All traffic goes to 127.0.0.1 only, and every phase is bounded in requests and time.
 """
@@ -235,6 +245,53 @@ def serve(folder: Path, port: int) -> None:
     print(json.dumps({"gc": pauses.summary()}), flush=True)
 
 
+def serve_floor(folder: Path, port: int) -> None:
+    """Child: uvicorn, configured as the service, with an app that only answers.
+
+    Every request gets the same bytes (one partner's record) after its body is read:
+    what HTTP on this machine costs without the service, measured by the same load
+    generator, so the service's figures can be read against it.
+    """
+    import uvicorn
+
+    from ghost_model.snapshot import read_snapshot
+
+    body = next(iter(read_snapshot(folder / "snapshot.duckdb")["en"].values()))
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+    ]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    config = uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        http=best_http(),
+        loop=best_loop(),
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+
+    def stop_on_eof() -> None:
+        sys.stdin.read()
+        server.should_exit = True
+
+    threading.Thread(target=stop_on_eof, daemon=True).start()
+    server.run()
+
+
 class GcPauses:
     """Collects every garbage collection's pause, wall and CPU time, per phase.
 
@@ -299,12 +356,15 @@ def best_loop() -> str:
 
 
 @contextlib.contextmanager
-def child_server(folder: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """Start the service in a child process on a free port; stop it by its PID."""
+def child_server(
+    folder: Path, mode: str = "--serve"
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """Start the service (or, ``--floor``, the floor app) in a child process on a
+    free port; stop it by its PID."""
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, __file__, "--serve", str(folder), "--port", str(port)]
+    command = [sys.executable, __file__, mode, str(folder), "--port", str(port)]
     child = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -619,11 +679,22 @@ def phases_of(
     return phases
 
 
+def floor_phases(phases: list[Phase]) -> list[Phase]:
+    """The 1-id phases, against the floor app (its answer is a fixed record)."""
+    one = next(p for p in phases if p.name == "scores, 1 id")
+    return [
+        dataclasses.replace(
+            one, name="warm-up floor", rate=500, seconds=1, report=False
+        ),
+        dataclasses.replace(one, name="floor: uvicorn alone, 1 id"),
+    ]
+
+
 def drive(
-    folder: Path, port: int, pid: int, server: subprocess.Popen[str]
+    phases: Path, port: int, pid: int, server: subprocess.Popen[str]
 ) -> list[Run]:
     """Run the load generator in a fresh process; relay its phases to the server."""
-    command = [sys.executable, __file__, "--drive", str(folder), "--port", str(port)]
+    command = [sys.executable, __file__, "--drive", str(phases), "--port", str(port)]
     command += ["--server-pid", str(pid)]
     runs: list[Run] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as driver:
@@ -656,7 +727,11 @@ def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None
         f"{'max ms':>8} {'lag99':>7} {'cpu/req':>8} {'client':>8} {'bare':>8} "
         f"{'cpu/bare':>8} statuses"
     )
-    bases = {"scores, 1 id": bare["score_1"], "score-activity": bare["live"]}
+    bases = {
+        "scores, 1 id": bare["score_1"],
+        "floor": bare["score_1"],
+        "score-activity": bare["live"],
+    }
     for run in runs:
         base = next((v for k, v in bases.items() if run.name.startswith(k)), None)
         print(run.line(bare["score_100"] if base is None else base))
@@ -669,6 +744,9 @@ def report(runs: list[Run], fixture: Fixture, gc_report: str, http: str) -> None
                 f"{1e3 * done[-1]:.0f} ms"
             )
     print(
+        "floor = the same uvicorn set-up with an app that only answers a fixed "
+        "record, driven alike (HTTP and this machine's scheduling, without the "
+        "service); "
         "latency counted from each request's planned send time; lag99 = p99 of how "
         "late the load generator actually sent (part of the latency it caused "
         "itself); cpu/req = server process CPU ms per answered request; client = "
@@ -699,7 +777,7 @@ def load_average() -> str:
     return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def save_fixture(fixture: Fixture, phases: list[Phase]) -> None:
+def save_phases(path: Path, phases: list[Phase]) -> Path:
     """Write what the load generator sends, for its process to read."""
     text = [
         {
@@ -709,12 +787,13 @@ def save_fixture(fixture: Fixture, phases: list[Phase]) -> None:
         }
         for p in phases
     ]
-    (fixture.folder / "phases.json").write_text(json.dumps(text))
+    path.write_text(json.dumps(text))
+    return path
 
 
-def read_phases(folder: Path) -> list[Phase]:
-    """The phases written by :func:`save_fixture`."""
-    text = json.loads((folder / "phases.json").read_text())
+def read_phases(path: Path) -> list[Phase]:
+    """The phases written by :func:`save_phases`."""
+    text = json.loads(path.read_text())
     return [
         Phase(**{**p, "request": p["request"].encode(), "beside": p["beside"].encode()})
         for p in text
@@ -742,11 +821,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.port)
+        return 0
+    if args.floor:
+        serve_floor(args.floor, args.port)
         return 0
     if args.drive:
         drive_phases(args.port, args.server_pid, read_phases(args.drive))
@@ -758,9 +841,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         fixture = prepared(args.keep or Path(tmp), args)
         phases = phases_of(fixture, args.seconds, args.rate, args.live_seconds)
-        save_fixture(fixture, phases)
+        path = save_phases(fixture.folder / "phases.json", phases)
+        floor = save_phases(fixture.folder / "floor.json", floor_phases(phases))
+        with child_server(fixture.folder, "--floor") as (port, child):
+            runs = drive(floor, port, child.pid, child)
         with child_server(fixture.folder) as (port, child):
-            runs = drive(fixture.folder, port, child.pid, child)
+            runs += drive(path, port, child.pid, child)
         output = child.stdout.read() if child.stdout else ""
     gc_report = next(
         (line for line in output.splitlines() if line.startswith('{"gc"')), "n/a"

@@ -83,7 +83,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         409: "The request conflicts with the loaded snapshot.",
         413: "The request body is larger than GHOST_MAX_BODY_BYTES.",
         422: "A field is missing or invalid; `errors` names it.",
-        503: "No model or snapshot loaded yet.",
+        503: "No model or snapshot loaded yet, or the live scoring process stopped "
+        "(retry).",
     }.items()
 }
 
