@@ -91,7 +91,9 @@ def define_features(
     deals = tables["deals"]
     deal_days = _deal_days(deals)
     windows = _deal_windows(deal_days, cut, config)
-    computed_pop = _population(windows, cut, tables.get("partners"), config)
+    computed_pop = _population(windows[0], cut, tables.get("partners"), config)
+    for block in windows[1:]:
+        computed_pop = _attach(computed_pop, block)
     pop = ibis.table(computed_pop.schema(), name=POPULATION)
     features: dict[str, ir.Table] = {}
 
@@ -285,23 +287,32 @@ def _population(
 
 def _deal_windows(
     deal_days: ir.Table, cut: ir.Table, config: FeatureConfig
-) -> ir.Table:
-    s, m, l_ = config.windows
+) -> list[ir.Table]:
+    """Deal sums over the windows; the first table holds the look-back count.
+
+    Windows of very different reach are summed apart: a bucket meets every cutoff
+    within the widest window of its group, so one group reaching from 90 days after
+    the cutoff to 360 days before it would meet about twice as many.
+    """
+    m, l_ = config.mid, config.long
     sums: dict[str, tuple[str, int, int]] = {}
     for w in config.windows:
         sums[f"reg_{w}"] = ("n_reg", 0, w)
         sums[f"won_{w}"] = ("n_won", 0, w)
         sums[f"lost_{w}"] = ("n_lost", 0, w)
     sums[f"reg_prev_{m}"] = ("n_reg", m, 2 * m)
-    sums[f"reg_prev_{l_}"] = ("n_reg", l_, 2 * l_)
     sums[f"won_prev_{m}"] = ("n_won", m, 2 * m)
     sums[f"lost_prev_{m}"] = ("n_lost", m, 2 * m)
     sums[f"cyc_{l_}"] = ("cyc", 0, l_)
     sums[f"n_cyc_{l_}"] = ("n_cyc", 0, l_)
     sums["n_lookback"] = ("n_reg", 0, config.lookback_days)
-    sums["future_deals"] = ("n_reg", -config.horizon_days, 0)
-    del s
-    return _window_sums(deal_days, cut, sums)
+    return [
+        _window_sums(deal_days, cut, sums),
+        _window_sums(deal_days, cut, {f"reg_prev_{l_}": ("n_reg", l_, 2 * l_)}),
+        _window_sums(
+            deal_days, cut, {"future_deals": ("n_reg", -config.horizon_days, 0)}
+        ),
+    ]
 
 
 def _bucketed(days: ir.Table, cut: ir.Table) -> ir.Table:
