@@ -103,7 +103,7 @@ class TrainConfig:
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     depths: tuple[float, ...] = (0.1, 0.2)
     early_stopping_rounds: int = 0
-    refit_all: bool = False
+    refit_all: bool = True
     deal_rhythm: bool = True
     monotone: dict[str, int] = field(default_factory=dict)
 
@@ -212,7 +212,11 @@ def fit_model(
     config: TrainConfig | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> PartnerRiskModel:
-    """Fit trees on earlier cutoffs and a Platt calibration on the later ones.
+    """Fit trees on earlier cutoffs, a Platt calibration on later ones, then refit.
+
+    The metadata records ``holdout_tree_cutoffs`` (the trees the calibration was
+    measured on), ``calibration_cutoffs`` and ``tree_cutoffs`` (the final trees:
+    every labelled cutoff with ``refit_all``).
 
     Parameters
     ----------
@@ -246,20 +250,17 @@ def fit_model(
     trees = booster.num_trees()
     raw = booster.predict(inputs.matrix(calibration_rows), raw_score=True)
     calibration = fit_platt(np.asarray(raw), label_array(calibration_rows))
+    final_rows = rows if config.refit_all else tree_rows
     if config.refit_all:
         booster = fit_booster(rows, inputs, replace(config, num_boost_round=trees))
 
     info: dict[str, Any] = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "tree_rows": len(rows) if config.refit_all else len(tree_rows),
+        "tree_rows": len(final_rows),
         "calibration_rows": len(calibration_rows),
-        "tree_cutoffs": [
-            str(c)
-            for c in sorted((rows if config.refit_all else tree_rows)["as_of"].unique())
-        ],
-        "calibration_cutoffs": [
-            str(c) for c in sorted(calibration_rows["as_of"].unique())
-        ],
+        "tree_cutoffs": cutoff_texts(final_rows),
+        "holdout_tree_cutoffs": cutoff_texts(tree_rows),
+        "calibration_cutoffs": cutoff_texts(calibration_rows),
         "trees": trees,
         "params": config.to_params(),
         "config": config.to_dict(),
@@ -292,6 +293,11 @@ class ModelInputs:
     def matrix(self, rows: pd.DataFrame) -> np.ndarray:
         """``rows`` encoded as the booster's float matrix."""
         return input_matrix(rows, self.feature_names, self.levels, self.deal_rhythm)
+
+
+def cutoff_texts(rows: pd.DataFrame) -> list[str]:
+    """The distinct cutoffs of ``rows``, oldest first, as text."""
+    return [str(c) for c in sorted(rows["as_of"].unique())]
 
 
 def fit_deal_rhythm(

@@ -145,11 +145,16 @@ def backtest(world: tuple[pd.DataFrame, pd.DataFrame]):  # type: ignore[no-untyp
 
 
 def test_fit_model_calibrates_on_later_cutoffs_than_trees(fitted) -> None:  # type: ignore[no-untyped-def]
-    """Check that every calibration cutoff lies after every cutoff the trees saw."""
-    trees = pd.to_datetime(fitted.metadata["tree_cutoffs"])
+    """Check that calibration cutoffs lie after those of the trees it was fitted to.
+
+    The final trees are then refitted on every labelled cutoff.
+    """
+    held_out = pd.to_datetime(fitted.metadata["holdout_tree_cutoffs"])
     calibration = pd.to_datetime(fitted.metadata["calibration_cutoffs"])
+    final = pd.to_datetime(fitted.metadata["tree_cutoffs"])
     assert len(calibration) == FAST.calibration_cutoffs
-    assert trees.max() < calibration.min()
+    assert held_out.max() < calibration.min()
+    assert list(final) == sorted({*held_out, *calibration})
 
 
 def test_predict_proba_calibration_is_monotone_in_raw_score(
