@@ -131,3 +131,39 @@ def test_replace_lost_child_process(worker: LiveWorker) -> None:
     answer = asyncio.run(worker.score(where_scored, state, request()))
 
     assert answer["version"] == "1"
+
+
+def test_answer_503_when_live_process_dies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that the route answers 503 with a retry hint when the child dies, and
+    scores the next request in a new child."""
+    import httpx
+
+    from ghost_model.settings import Settings
+    from serving.app import create_app
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    settings = Settings.model_validate({"api_keys": ["k" * 32]})
+    app = create_app(
+        settings, loader=lambda _: state_of("1"), live_scorer=die, settle_gc=False
+    )
+    app.state.holder.swap(state_of("1"))
+    body = request().model_dump(exclude_none=True)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+            return await c.post(
+                "/v1/score-activity", json=body, headers={"X-API-Key": "k" * 32}
+            )
+
+    try:
+        lost = asyncio.run(post())
+        app.state.live_scorer = where_scored
+        scored = asyncio.run(post())
+    finally:
+        app.state.live_worker.close()
+
+    assert lost.status_code == 503
+    assert "live scoring process stopped" in lost.json()["detail"]
+    assert scored.status_code == 200
+    assert scored.json()["result"]["pid"] != os.getpid()
