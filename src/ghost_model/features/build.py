@@ -222,9 +222,9 @@ def _feature_order(columns: Iterable[str], config: FeatureConfig) -> list[str]:
 
 
 def _as_of(ci: pa.ChunkedArray, stamps: Sequence[pd.Timestamp]) -> pd.Series:
-    lookup = pd.Series(list(stamps), dtype=TIMESTAMP_DTYPE).to_numpy()
-    values = lookup[ci.to_numpy().astype(np.int64)] if len(ci) else []
-    return pd.Series(values, dtype=TIMESTAMP_DTYPE)
+    # take on the datetime array itself: no Timestamp object per row
+    lookup = pd.Series(list(stamps), dtype=TIMESTAMP_DTYPE).array
+    return pd.Series(lookup.take(ci.to_numpy().astype(np.int64)), dtype=TIMESTAMP_DTYPE)
 
 
 def _sorted(raw: pa.Table, keys: Sequence[str]) -> pa.Table:
