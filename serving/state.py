@@ -285,7 +285,7 @@ def model_document(
         "alias": alias,
         "trained_at": _text_or_none(metadata.get("trained_at")),
         "backtest": backtest if isinstance(backtest, dict) else None,
-        "features_by_stage": features_by_stage(model.feature_names, stages),
+        "features_by_stage": model_inputs_by_stage(model, stages),
         "snapshot": {
             "path": snapshot.source,
             "as_of": snapshot.as_of,
@@ -296,6 +296,22 @@ def model_document(
         },
         "loaded_at": loaded_at,
     }
+
+
+def model_inputs_by_stage(
+    model: ServedModel, stages: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Every input of the model by stage: its features and the inputs it derives.
+
+    A ``PartnerRiskModel`` may compute inputs of its own from the features (the
+    deal-rhythm probability); their stages come from the model's own catalogue
+    entries, since the feature catalogue does not list them.
+    """
+    names = list(getattr(model, "booster_names", model.feature_names))
+    derived = getattr(model, "derived_catalogue", None)
+    if callable(derived):
+        stages = {**stages, **{n: spec.stage for n, spec in derived().items()}}
+    return features_by_stage(names, stages)
 
 
 def features_by_stage(

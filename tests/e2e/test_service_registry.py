@@ -41,6 +41,10 @@ ADMIN_KEY = "admin-key-for-registry-tests-01"
 CUTOFFS = 10
 
 
+DERIVED = "deal_rhythm_p_silent"
+"""The input a trained model derives from the deal-history features."""
+
+
 @dataclass
 class Trained:
     """The registry, the snapshot and what they were built from."""
@@ -166,12 +170,17 @@ def test_serve_snapshot_scores_of_registered_champion(
 
 
 def test_describe_registered_model(api: httpx.Client, trained: Trained) -> None:
-    """Check that GET /v1/model names the champion's version and every feature."""
+    """Check that GET /v1/model names the champion's version and every input.
+
+    The inputs are the feature table's columns plus the deal-rhythm probability the
+    model derives from them, listed under its own stage.
+    """
     body = api.get("/v1/model").json()
     assert body["alias"] == "champion"
     assert body["model_name"] == trained.settings.model_name
     served = [name for names in body["features_by_stage"].values() for name in names]
-    assert sorted(served) == sorted(trained.table.feature_names)
+    assert sorted(served) == sorted([*trained.table.feature_names, DERIVED])
+    assert DERIVED in body["features_by_stage"]["priority"]
     assert "unknown" not in body["features_by_stage"]
     assert body["snapshot"]["as_of"] == trained.scores["en"][0]["as_of"]
 
