@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 LIVE_CONCURRENCY = 2
+LIVE_RETRY_AFTER = 2
+"""Seconds a client is asked to wait when live scoring is busy."""
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """The service sets up no OpenTelemetry providers, so FastAPI's native telemetry
 stays off rather than looking for global providers on every request."""
@@ -83,8 +85,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         409: "The request conflicts with the loaded snapshot.",
         413: "The request body is larger than GHOST_MAX_BODY_BYTES.",
         422: "A field is missing or invalid; `errors` names it.",
-        503: "No model or snapshot loaded yet, or the live scoring process stopped "
-        "(retry).",
+        503: "No model or snapshot loaded yet, the live scoring process stopped, or "
+        "GHOST_MAX_LIVE_WAITING score-activity requests are already in progress "
+        "(retry; Retry-After says when).",
     }.items()
 }
 
@@ -158,6 +161,7 @@ def create_app(
     app.state.reload_lock = anyio.Lock()
     app.state.live_limiter = anyio.CapacityLimiter(LIVE_CONCURRENCY)
     app.state.live_worker = LiveWorker() if live_process else None
+    app.state.live_waiting = 0
     add_error_handlers(app)
     add_routes(app)
     return app
@@ -239,7 +243,31 @@ async def warm_live_scoring(app: FastAPI, state: ServiceState) -> None:
 
 
 async def score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -> Any:
-    """One explained score of posted activity, off the event loop."""
+    """One explained score of posted activity, off the event loop.
+
+    Live scoring takes a good fraction of a second of CPU per request, so at most
+    ``max_live_waiting`` requests are scored or wait at once; one more is answered
+    503 with ``Retry-After`` rather than joining a queue that only grows. The count
+    lives on the event loop, so no lock is needed.
+    """
+    limit = app.state.settings.max_live_waiting
+    if app.state.live_waiting >= limit:
+        raise StarletteHTTPException(
+            status_code=503,
+            detail=(
+                f"live scoring is busy: {limit} requests are already being scored "
+                f"or waiting; retry after {LIVE_RETRY_AFTER} seconds"
+            ),
+            headers={"Retry-After": str(LIVE_RETRY_AFTER)},
+        )
+    app.state.live_waiting += 1
+    try:
+        return await _score_live(app, state, body)
+    finally:
+        app.state.live_waiting -= 1
+
+
+async def _score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -> Any:
     scorer: LiveScorer = app.state.live_scorer
     worker: LiveWorker | None = app.state.live_worker
     if worker is None:

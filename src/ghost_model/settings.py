@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     max_activity_rows: int = Field(
         default=20_000, gt=0, description="Most rows in one score-activity request."
     )
+    max_live_waiting: int = Field(
+        default=8,
+        gt=0,
+        description=(
+            "Most score-activity requests being scored or waiting at once; more are "
+            "answered 503 with Retry-After instead of queueing without end."
+        ),
+    )
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

@@ -306,6 +306,51 @@ def test_write_null_for_nan_in_live_score(api: httpx.Client) -> None:
     assert body["model_version"] == "1"
 
 
+def test_refuse_live_scoring_beyond_waiting_limit() -> None:
+    """Check that score-activity beyond the waiting limit gets 503 and Retry-After."""
+    release = threading.Event()
+
+    def slow_live(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
+        release.wait(timeout=10)
+        return stand_in_live(state, request)
+
+    registry = StandInRegistry()
+    app = create_app(
+        service_settings(max_live_waiting=2),
+        loader=registry.load,
+        live_scorer=slow_live,
+        settle_gc=False,
+        live_process=False,
+    )
+    app.state.holder.swap(registry.load(app.state.settings))
+    body = {
+        "partner_id": "P001",
+        "as_of": AS_OF,
+        "tables": {"deals": [{"deal_id": "D1", "partner_id": "P001"}]},
+    }
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+
+            async def post() -> httpx.Response:
+                return await c.post(
+                    "/v1/score-activity", json=body, headers={"X-API-Key": API_KEY}
+                )
+
+            waiting = [asyncio.create_task(post()) for _ in range(2)]
+            await asyncio.sleep(0.2)
+            refused = await asyncio.gather(*(post() for _ in range(3)))
+            release.set()
+            return [*await asyncio.gather(*waiting), *refused]
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [200, 200, 503, 503, 503]
+    for answer in answers[2:]:
+        assert answer.headers["retry-after"] == "2"
+        assert "live scoring is busy: 2 requests" in answer.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "as_of", ["2024-12-01", "2024-12-01T10:30:00+09:00", "2024-12-01T00:00:00Z"]
 )
