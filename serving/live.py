@@ -251,7 +251,14 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
     if not isinstance(value, dt.datetime):
         return value
     if value.tzinfo is not None and timezone is not None:
-        value = value.astimezone(ZoneInfo(timezone))
+        try:
+            value = value.astimezone(ZoneInfo(timezone))
+        except OverflowError as exc:  # e.g. 9999-12-31T23:59Z read in Asia/Tokyo
+            raise RequestFieldError.about(
+                "body.as_of",
+                f"{text!r} is outside the calendar once read in {timezone}; "
+                "send a date or a timestamp between years 1 and 9999 there",
+            ) from exc
     return value.date()
 
 

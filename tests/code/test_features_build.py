@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ghost_model.contract import STAGES_WITH_CONTEXT, TABLES
+from ghost_model.dataset import DatasetConfig
 from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.features import (
     FeatureConfig,
@@ -20,6 +21,7 @@ from ghost_model.features import (
     render_reason,
 )
 from ghost_model.features.testing import random_dataset
+from ghost_model.loaders import validate_tables
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +198,34 @@ def test_build_feature_table_reps_columns(table: FeatureTable) -> None:
     assert not (reps["quiet"] & ~reps["ever_sold"]).any()
     keys = set(zip(table.frame["partner_id"], table.frame["as_of"], strict=True))
     assert set(zip(reps["partner_id"], reps["as_of"], strict=True)) <= keys
+
+
+def test_build_feature_table_cutoff_day_starting_after_clock_gap() -> None:
+    """Check that a day without local midnight starts after the gap, not an error.
+
+    In Sao Paulo the clocks went from 00:00 to 01:00 on 2018-11-04: that day's
+    cutoff is 01:00 local (03:00 UTC); a deal at 23:30 the evening before is seen, a
+    deal at 01:30 that day is in the label's window.
+    """
+    config = DatasetConfig(
+        timezone="America/Sao_Paulo",
+        extract_time=pd.Timestamp("2019-06-01", tz="UTC"),
+        name="clock-gap",
+    )
+    deals = pd.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3"],
+            "partner_id": ["P1"] * 3,
+            "registered_at": [
+                "2018-09-01T10:00:00-03:00",
+                "2018-11-03T23:30:00-03:00",
+                "2018-11-04T01:30:00-02:00",
+            ],
+        }
+    )
+    dataset = validate_tables({"deals": deals}, config)
+    row = build_feature_table(dataset, ["2018-11-04"]).frame.iloc[0]
+    assert row["as_of"] == pd.Timestamp("2018-11-04T03:00:00", tz="UTC")
+    assert row["deals_30d"] == 1.0
+    assert row["days_since_last_deal"] == 1.0
+    assert row["label"] == 0

@@ -6,7 +6,7 @@ import pytest
 
 from ghost_model.features import load_catalogue
 from serving.errors import RequestFieldError
-from serving.live import check_model_tables
+from serving.live import check_model_tables, resolve_day
 
 
 def test_check_model_tables_missing_interactions_names_table() -> None:
@@ -28,3 +28,23 @@ def test_check_model_tables_all_features_present_passes() -> None:
     """Check that a body yielding every model feature is accepted."""
     catalogue = load_catalogue()
     check_model_tables(list(catalogue), list(catalogue), catalogue, posted=["deals"])
+
+
+OUTSIDE = r"body\.as_of: .* outside the calendar"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "zone"),
+    [("9999-12-31T23:59:59+00:00", "Asia/Tokyo"), ("0001-01-01T00:00:00+14:00", "UTC")],
+)
+def test_resolve_day_outside_calendar_raises_field_error(as_of: str, zone: str) -> None:
+    """Check that a timestamp leaving years 1-9999 in the zone is a 422 on as_of."""
+    with pytest.raises(RequestFieldError, match=OUTSIDE):
+        resolve_day(as_of, zone)
+
+
+def test_resolve_day_timestamp_read_in_dataset_zone() -> None:
+    """Check that a timestamp's day is its day in the dataset's zone."""
+    assert resolve_day("2024-11-30T20:00:00+00:00", "Asia/Tokyo").isoformat() == (
+        "2024-12-01"
+    )

@@ -83,6 +83,38 @@ def test_validate_deals_boolean_json_id_raises(deal_ids: list[object]) -> None:
         validate_tables(raw, UTC_CONFIG)
 
 
+@pytest.mark.parametrize(
+    "deal_ids",
+    [[1e20, 1e21], pd.Series([1e20, 1e21], dtype="float64"), ["D1", 1e20]],
+    ids=["json", "float-column", "mixed"],
+)
+def test_validate_deals_huge_numeric_ids_raise(deal_ids: object) -> None:
+    """Check that ids too large for a float to hold exactly are refused, not merged.
+
+    1e20 and 1e21 once both became -9223372036854775808 and were then reported as
+    duplicates of each other.
+    """
+    raw = json_deals(list(deal_ids), [1, 2])
+    if isinstance(deal_ids, pd.Series):
+        raw["deals"]["deal_id"] = deal_ids
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals row 2, column 'deal_id', value 1e\+2[01]: an id read as a "
+        r"number must be at most 2\*\*53",
+    ):
+        validate_tables(raw, UTC_CONFIG)
+
+
+def test_validate_deals_ids_up_to_two_power_53_accepted() -> None:
+    """Check that whole-number ids up to 2**53 are read exactly as text."""
+    raw = json_deals([2.0**53, 12.0], [1, 2])
+
+    deals = validate_tables(raw, UTC_CONFIG).table("deals")
+
+    assert deals["deal_id"].tolist() == ["9007199254740992", "12"]
+
+
 def test_validate_deals_mixed_json_ids_whole_numbers_accepted() -> None:
     """Check that whole JSON numbers beside text ids become text without '.0'."""
     raw = json_deals(["D1", 3.0, 7], [1, 2.5, None])

@@ -67,7 +67,9 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
     for value in cutoffs:
         stamp = cutoff_instant(value, timezone)
         local = stamp.tz_convert(timezone)
-        if local != local.normalize():
+        # the day's start, not local.normalize(): where the clocks go forward at
+        # midnight the day starts at the first time after the gap
+        if stamp != cutoff_instant(local.date(), timezone):
             raise ConfigError(
                 f"cutoff {value!r} is {local.isoformat()} in the dataset's zone "
                 f"{timezone!r}; cutoffs are midnight in that zone: pass a date such as "

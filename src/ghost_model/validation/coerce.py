@@ -44,6 +44,12 @@ _OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 _NUMERIC_ID = r"^[+-]?\d+(?:\.0*)?$"
 _NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"})
 _WHOLE_ID: Final = "an id read as a number must be a whole number"
+_EXACT_ID: Final = (
+    "an id read as a number must be at most 2**53 (9007199254740992): larger "
+    "numbers lose digits, so write such ids as text"
+)
+MAX_EXACT_FLOAT_ID: Final = 2**53
+"""Largest whole number a float64 id is read exactly up to."""
 _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
@@ -293,11 +299,13 @@ def _floats_to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, 
     numbers = values.to_numpy(dtype="float64", na_value=np.nan)
     present = ~np.isnan(numbers)
     whole = present & np.isfinite(numbers) & (np.floor(numbers) == numbers)
+    # beyond 2**53 a float no longer holds every whole number: two different ids
+    # written as numbers may read as one, so such ids must come as text
+    exact = whole & (np.abs(numbers) <= MAX_EXACT_FLOAT_ID)
     text = np.full(len(numbers), np.nan, dtype=object)
-    text[whole] = numbers[whole].astype("int64").astype(str)
+    text[exact] = numbers[exact].astype("int64").astype(str)
     out = pd.Series(text, index=values.index, dtype=STR_DTYPE)
-    failed = present & ~whole
-    return out, [(failed, _WHOLE_ID)]
+    return out, [(present & ~whole, _WHOLE_ID), (whole & ~exact, _EXACT_ID)]
 
 
 def _objects_to_id(
@@ -306,6 +314,7 @@ def _objects_to_id(
     """Ids from a column of mixed Python values (text, numbers, booleans)."""
     booleans = np.zeros(len(values), dtype=bool)
     fractions = np.zeros(len(values), dtype=bool)
+    inexact = np.zeros(len(values), dtype=bool)
     text = np.full(len(values), np.nan, dtype=object)
     for i, value in enumerate(values.to_numpy(dtype=object)):
         if isinstance(value, bool | np.bool_):
@@ -313,14 +322,21 @@ def _objects_to_id(
         elif isinstance(value, float | np.floating):
             if not np.isfinite(value):
                 fractions[i] = not np.isnan(value)
-            elif float(value).is_integer():
-                text[i] = str(int(value))
-            else:
+            elif not float(value).is_integer():
                 fractions[i] = True
+            elif abs(float(value)) > MAX_EXACT_FLOAT_ID:
+                inexact[i] = True
+            else:
+                text[i] = str(int(value))
         elif value is not None and value is not pd.NA:
             text[i] = str(value)
     ids, found = to_id(pd.Series(text, index=values.index, dtype=STR_DTYPE))
-    return ids, [*found, (booleans, _BOOLEAN_ID), (fractions, _WHOLE_ID)]
+    return ids, [
+        *found,
+        (booleans, _BOOLEAN_ID),
+        (fractions, _WHOLE_ID),
+        (inexact, _EXACT_ID),
+    ]
 
 
 def _integers_to_text(values: pd.Series) -> pd.Series:
