@@ -79,12 +79,20 @@ class ScoresFastPath:
         await send({"type": "http.response.body", "body": answer})
 
     def acceptable(self, scope: Scope) -> bool:
-        """A known key, a JSON content type and a declared length within the limit."""
+        """A known key, a JSON content type and a declared length within the limit.
+
+        A request that repeats one of these headers goes to the route, which reads
+        them as the rest of the app does.
+        """
         key = content_type = length = None
         for name, value in scope["headers"]:
             if name == KEY:
+                if key is not None:
+                    return False
                 key = value
             elif name == b"content-type":
+                if content_type is not None:
+                    return False
                 content_type = value
             elif name == b"content-length":
                 length = value

@@ -306,6 +306,30 @@ def test_write_null_for_nan_in_live_score(api: httpx.Client) -> None:
     assert body["model_version"] == "1"
 
 
+@pytest.mark.parametrize(
+    "repeated",
+    [
+        [("X-API-Key", "wrong-key-wrong-key-wrong"), ("X-API-Key", API_KEY)],
+        [("X-API-Key", API_KEY), ("X-API-Key", "wrong-key-wrong-key-wrong")],
+        [("X-API-Key", API_KEY), ("content-type", "text/plain")],
+    ],
+)
+def test_answer_alike_with_repeated_headers(repeated: list[tuple[str, str]]) -> None:
+    """Check that repeated key or content-type headers get the route's answer."""
+
+    async def ask(fast_path: bool) -> httpx.Response:
+        transport = httpx.ASGITransport(app=fuzzed_app(fast_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+            return await c.post(
+                "/v1/scores",
+                content=b'{"partner_ids": ["P001"]}',
+                headers=[("content-type", "application/json"), *repeated],
+            )
+
+    fast, route = asyncio.run(ask(True)), asyncio.run(ask(False))
+    assert (fast.status_code, fast.content) == (route.status_code, route.content)
+
+
 def test_refuse_live_scoring_beyond_waiting_limit() -> None:
     """Check that score-activity beyond the waiting limit gets 503 and Retry-After."""
     release = threading.Event()
