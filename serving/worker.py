@@ -66,22 +66,34 @@ class LiveWorker:
     async def run(
         self, task: Any, scorer: Any, state: ServiceState, request: Any
     ) -> dict[str, Any]:
-        """Submit ``task`` with the state attached when the child lacks it."""
-        pool = self.pool = self.pool or new_pool()
-        sent = None if state is self.sent else slim(state)
-        self.sent = state
-        try:
-            future = pool.submit(task, scorer, sent, request)
-            # Shielded: a cancelled request still lets its task run, so the state it
-            # carries reaches the child, as the next task assumes.
-            result: dict[str, Any] = await asyncio.shield(asyncio.wrap_future(future))
-        except BrokenProcessPool as exc:
-            self.close()
-            raise LiveWorkerLostError(
-                "the live scoring process stopped; a new one starts with the next "
-                "request"
-            ) from exc
-        return result
+        """Submit ``task`` with the state attached when the child lacks it.
+
+        Scoring has no side effects, so when the child is found dead (killed while
+        idle, or while this task ran) the task is tried once more in a new child;
+        a second loss is reported.
+        """
+        for attempt in range(2):
+            pool = self.pool = self.pool or new_pool()
+            sent = None if state is self.sent else slim(state)
+            self.sent = state
+            try:
+                future = pool.submit(task, scorer, sent, request)
+                # Shielded: a cancelled request still lets its task run, so the
+                # state it carries reaches the child, as the next task assumes.
+                result: dict[str, Any] = await asyncio.shield(
+                    asyncio.wrap_future(future)
+                )
+            except BrokenProcessPool as exc:
+                self.close()
+                if attempt == 0:
+                    log.warning("the live scoring process stopped; starting a new one")
+                    continue
+                raise LiveWorkerLostError(
+                    "the live scoring process stopped; a new one starts with the "
+                    "next request"
+                ) from exc
+            return result
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def close(self) -> None:
         """Stop the child once its current task ends; queued tasks are cancelled."""

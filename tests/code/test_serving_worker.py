@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,19 @@ def test_replace_lost_child_process(worker: LiveWorker) -> None:
         asyncio.run(worker.score(die, state, request()))
     answer = asyncio.run(worker.score(where_scored, state, request()))
 
+    assert answer["version"] == "1"
+
+
+def test_score_after_idle_child_killed(worker: LiveWorker) -> None:
+    """Check that a child killed while idle costs the next request nothing: it is
+    scored in a new child, on the same state."""
+    state = state_of("1")
+    first = asyncio.run(worker.score(where_scored, state, request()))
+    os.kill(first["pid"], signal.SIGKILL)
+
+    answer = asyncio.run(worker.score(where_scored, state, request()))
+
+    assert answer["pid"] != first["pid"]
     assert answer["version"] == "1"
 
 
