@@ -412,9 +412,17 @@ async def _on_field_problem(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        errors = [{"field": "body", "message": "not valid JSON (not UTF-8 text)"}]
-        body = error_body("invalid request: body: not valid JSON", errors)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's "error parsing the body": the JSON decoder itself gave up
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            reason = "not valid JSON (not UTF-8 text)"
+        else:
+            reason = (
+                "JSON this service cannot read (nested too deeply, or a number "
+                "with too many digits)"
+            )
+        errors = [{"field": "body", "message": reason}]
+        body = error_body(f"invalid request: body: {reason}", errors)
         return Response(body, status_code=422, media_type=JSON)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return Response(

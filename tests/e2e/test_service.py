@@ -330,6 +330,36 @@ def test_answer_alike_with_repeated_headers(repeated: list[tuple[str, str]]) -> 
     assert (fast.status_code, fast.content) == (route.status_code, route.content)
 
 
+@pytest.mark.parametrize("fast_path", [True, False])
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/v1/scores", b'{"partner_ids": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        ("/v1/scores", b'{"partner_ids": [' + b"7" * 5000 + b"]}"),
+        ("/v1/score-activity", b'{"partner_id": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ],
+    ids=["nested-scores", "digits-scores", "nested-activity"],
+)
+def test_refuse_unreadable_json_naming_body(
+    path: str, content: bytes, fast_path: bool
+) -> None:
+    """Check that JSON the decoder gives up on is a 422 naming the body."""
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=fuzzed_app(fast_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+            return await c.post(
+                path,
+                content=content,
+                headers={"X-API-Key": API_KEY, "content-type": "application/json"},
+            )
+
+    answer = asyncio.run(ask())
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "body"
+
+
 def test_refuse_live_scoring_beyond_waiting_limit() -> None:
     """Check that score-activity beyond the waiting limit gets 503 and Retry-After."""
     release = threading.Event()
