@@ -232,7 +232,7 @@ def fit_logistic(
             ("model", LogisticRegression(C=0.5, max_iter=2000)),
         ]
     )
-    pipeline.fit(_logistic_input(frame, numeric, categorical), label.astype(int))
+    pipeline.fit(logistic_input(frame, numeric, categorical), label.astype(int))
     return pipeline
 
 
@@ -240,13 +240,14 @@ def predict_logistic(
     pipeline: Pipeline, frame: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> np.ndarray:
     """Probabilities of silence from :func:`fit_logistic`'s pipeline."""
-    proba = pipeline.predict_proba(_logistic_input(frame, numeric, categorical))
+    proba = pipeline.predict_proba(logistic_input(frame, numeric, categorical))
     return np.asarray(proba[:, 1], dtype=float)
 
 
-def _logistic_input(
+def logistic_input(
     frame: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> pd.DataFrame:
+    """The columns the pipeline reads: numbers as float, missing text "(missing)"."""
     data = {c: pd.to_numeric(frame[c].astype("object")).astype(float) for c in numeric}
     for c in categorical:
         data[c] = frame[c].astype("object").where(frame[c].notna(), "(missing)")

@@ -3,10 +3,17 @@
 :class:`PartnerRiskModel` is the one object that scoring, explanations and the
 service use. It turns a feature frame (one row per partner and cutoff) into
 
-* ``predict_raw`` — the trees' log-odds of silence,
+* ``predict_raw`` — the log-odds of silence: the trees' log-odds, blended with a
+  logistic regression's when the model has a linear part,
 * ``predict_proba`` — the calibrated probability of no deal within the horizon,
-* ``predict_contributions`` — TreeSHAP contributions per feature plus ``bias``,
-  whose row sums equal ``predict_raw``.
+* ``predict_contributions`` — contributions per input plus ``bias``, whose row sums
+  equal ``predict_raw``: TreeSHAP for the trees, exact for the linear part.
+
+With a linear part (:class:`LinearPart`, a logistic regression on the same inputs)
+the raw score is ``w * trees + (1 - w) * linear`` with the blend weight ``w``
+stored in the model, and so are the contributions: ``w`` times LightGBM's
+``pred_contrib`` plus ``1 - w`` times each input's linear term measured from its
+mean on the training rows (the rest goes into ``bias``).
 
 Categorical features (pandas string columns such as ``tier``) are encoded with the
 levels seen in training, stored in the model; a level never seen in training is
@@ -55,6 +62,7 @@ DEAL_RHYTHM_INPUTS: tuple[str, ...] = (
     "days_since_last_deal",
 )
 WEEK_DAYS = 7.0
+MISSING_LEVEL = "(missing)"
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,110 @@ def history_summary(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     return x, t_x, age
 
 
+@dataclass(frozen=True)
+class LinearPart:
+    """A logistic regression on the model's inputs, stored as plain numbers.
+
+    The inputs are transformed the way the logistic-regression baseline does it:
+    a numeric input becomes ``sign(v) * log1p(|v|)``, missing values take the
+    training median, inputs that were missing in training get a 0/1 missing
+    indicator, and all of these are standardised; a categorical input becomes one
+    0/1 column per level seen in training (missing is the level ``(missing)``; an
+    unseen level is read as missing, as the trees do).
+
+    Parameters
+    ----------
+    numeric, categorical
+        Input columns by kind.
+    medians
+        Training median of each numeric input after the signed log.
+    indicators
+        Numeric inputs that have a missing-value indicator column.
+    centres, scales
+        Standardisation of the numeric columns: ``numeric`` then ``indicators``.
+    levels
+        Levels with a column, per categorical input.
+    coefs
+        One coefficient per column: ``numeric``, ``indicators``, then each
+        categorical input's levels.
+    intercept
+        The regression's intercept.
+    means
+        Mean of each column on the training rows (for the contributions).
+    """
+
+    numeric: list[str]
+    categorical: list[str]
+    medians: list[float]
+    indicators: list[str]
+    centres: list[float]
+    scales: list[float]
+    levels: dict[str, list[str]]
+    coefs: list[float]
+    intercept: float
+    means: list[float]
+
+    def columns(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """The regression's columns for ``frame`` and the input each belongs to."""
+        signed = (
+            np.column_stack([signed_log(to_float(frame[c], c)) for c in self.numeric])
+            if self.numeric
+            else np.empty((len(frame), 0))
+        )
+        missing = np.isnan(signed)
+        filled = np.where(missing, np.asarray(self.medians), signed)
+        flags = missing[:, [self.numeric.index(c) for c in self.indicators]]
+        scaled = (np.hstack([filled, flags.astype(float)]) - self.centres) / np.asarray(
+            self.scales
+        )
+        blocks, owners = [scaled], [*self.numeric, *self.indicators]
+        for name in self.categorical:
+            levels = self.levels[name]
+            known = set(levels)
+            values = np.asarray(
+                [
+                    str(v) if not pd.isna(v) and str(v) in known else MISSING_LEVEL
+                    for v in frame[name].astype("object")
+                ],
+                dtype=object,
+            )
+            blocks.append(
+                (values[:, None] == np.asarray(levels, dtype=object)).astype(float)
+            )
+            owners.extend([name] * len(levels))
+        return np.hstack(blocks), owners
+
+    def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """The regression's log-odds of silence for each row of ``frame``."""
+        z, _ = self.columns(frame)
+        return np.asarray(z @ np.asarray(self.coefs) + self.intercept, dtype=float)
+
+    def contributions(
+        self, frame: pd.DataFrame, names: Sequence[str]
+    ) -> tuple[np.ndarray, float]:
+        """Per-input terms ``coef * (z - mean z)`` (columns ``names``) and the bias.
+
+        Row sums of the terms plus the bias equal :meth:`predict_raw`.
+        """
+        z, owners = self.columns(frame)
+        coefs, means = np.asarray(self.coefs), np.asarray(self.means)
+        terms = (z - means) * coefs
+        out = np.zeros((len(frame), len(names)))
+        position = {name: j for j, name in enumerate(names)}
+        for k, owner in enumerate(owners):
+            out[:, position[owner]] += terms[:, k]
+        return out, float(self.intercept + coefs @ means)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The part as plain JSON values (inverse of ``LinearPart(**d)``)."""
+        return asdict(self)
+
+
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """``sign(v) * log1p(|v|)``, NaN kept."""
+    return np.asarray(np.sign(values) * np.log1p(np.abs(values)), dtype=float)
+
+
 class PartnerRiskModel:
     """A calibrated LightGBM classifier of partner silence.
 
@@ -126,6 +238,11 @@ class PartnerRiskModel:
     deal_rhythm
         When given, the model derives ``deal_rhythm_p_silent`` from the frame and the
         booster reads it after ``feature_names``.
+    linear
+        A logistic regression on the booster's inputs, blended with the trees.
+    blend_weight
+        Weight ``w`` of the trees in ``w * trees + (1 - w) * linear``; 1 without
+        a linear part.
     """
 
     def __init__(
@@ -136,6 +253,8 @@ class PartnerRiskModel:
         calibration: tuple[float, float],
         metadata: dict[str, Any] | None = None,
         deal_rhythm: DealRhythm | None = None,
+        linear: LinearPart | None = None,
+        blend_weight: float = 1.0,
     ) -> None:
         self.booster = booster
         self.feature_names: list[str] = list(feature_names)
@@ -143,6 +262,8 @@ class PartnerRiskModel:
         self.calibration = (float(calibration[0]), float(calibration[1]))
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.deal_rhythm = deal_rhythm
+        self.linear = linear
+        self.blend_weight = float(blend_weight) if linear is not None else 1.0
 
     def __repr__(self) -> str:
         return (
@@ -218,21 +339,40 @@ class PartnerRiskModel:
         )
 
     def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
-        """The trees' log-odds of silence for each row of ``frame``."""
+        """The log-odds of silence (trees, blended with the linear part if any)."""
         if len(frame) == 0:
             return np.zeros(0)
-        raw = self.booster.predict(self.matrix(frame), raw_score=True)
-        return np.asarray(raw, dtype=float)
+        raw = np.asarray(
+            self.booster.predict(self.matrix(frame), raw_score=True), dtype=float
+        )
+        if self.linear is None:
+            return raw
+        linear = self.linear.predict_raw(self.with_derived(frame))
+        return self.blend_weight * raw + (1.0 - self.blend_weight) * linear
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The calibrated probability that each partner registers no deal in time."""
         return calibrate(self.predict_raw(frame), self.calibration)
 
     def predict_contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """TreeSHAP contributions per booster input and ``bias``; rows sum to raw.
+        """Contributions per booster input and ``bias``; rows sum to ``predict_raw``.
 
-        The columns are ``booster_names`` (the derived inputs included) and ``bias``.
+        The columns are ``booster_names`` (the derived inputs included) and
+        ``bias``: the trees' TreeSHAP values, blended with the linear part's exact
+        terms when the model has one.
         """
+        trees = self.tree_contributions(frame)
+        if self.linear is None or len(frame) == 0:
+            return trees
+        terms, bias = self.linear.contributions(
+            self.with_derived(frame), self.booster_names
+        )
+        w = self.blend_weight
+        linear = np.hstack([terms, np.full((len(frame), 1), bias)])
+        return w * trees + (1.0 - w) * linear
+
+    def tree_contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """LightGBM's ``pred_contrib`` (TreeSHAP) of the trees alone, and ``bias``."""
         columns = [*self.booster_names, "bias"]
         if len(frame) == 0:
             return pd.DataFrame(columns=columns, index=frame.index, dtype=float)
@@ -255,6 +395,8 @@ class PartnerRiskModel:
             "categorical_levels": self.categorical_levels,
             "calibration": list(self.calibration),
             "deal_rhythm": self.deal_rhythm.to_dict() if self.deal_rhythm else None,
+            "linear": self.linear.to_dict() if self.linear else None,
+            "blend_weight": self.blend_weight,
             "metadata": self.metadata,
         }
         (folder / MODEL_FILE).write_text(json.dumps(document, indent=2, default=str))
@@ -273,6 +415,7 @@ class PartnerRiskModel:
         booster = lgb.Booster(model_str=(folder / BOOSTER_FILE).read_text())
         calibration = document["calibration"]
         rhythm = document.get("deal_rhythm")
+        linear = document.get("linear")
         return cls(
             booster=booster,
             feature_names=document["feature_names"],
@@ -280,6 +423,8 @@ class PartnerRiskModel:
             calibration=(calibration[0], calibration[1]),
             metadata=document["metadata"],
             deal_rhythm=DealRhythm(**rhythm) if rhythm else None,
+            linear=LinearPart(**linear) if linear else None,
+            blend_weight=float(document.get("blend_weight", 1.0)),
         )
 
 

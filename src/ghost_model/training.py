@@ -8,9 +8,15 @@ into the earlier cutoffs and the last ``calibration_cutoffs`` ones:
 2. Trees are fitted on the earlier cutoffs; the later ones, which these trees never
    saw, choose the number of trees (early stopping on PR-AUC, when enabled) and
    fit a Platt scaling of the trees' log-odds.
-3. With ``refit_all``, the trees are fitted again on every labelled cutoff with that
-   number of trees, so the most recent cutoffs inform the ranking too; the Platt
-   scaling measured on held-out rows is kept.
+3. With ``blend``, a logistic regression on the same inputs (transformed like the
+   logistic-regression baseline) is fitted on the same earlier cutoffs, and the
+   weight ``w`` of ``w * trees + (1 - w) * linear`` (log-odds) is the one, on a
+   grid of steps of 0.05, with the best PR-AUC on the later cutoffs; the Platt
+   scaling is fitted on that blend.
+4. With ``refit_all``, the trees (and the linear part) are fitted again on every
+   labelled cutoff with that number of trees, so the most recent cutoffs inform
+   the ranking too; the blend weight and Platt scaling measured on held-out rows
+   are kept.
 
 Platt scaling is monotone, so calibration changes the probabilities but never the
 ranking of partners.
@@ -27,17 +33,20 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
 
-from ghost_model.baselines import fit_bgnbd
+from ghost_model.baselines import fit_bgnbd, fit_logistic, logistic_input
 from ghost_model.errors import ConfigError
 from ghost_model.model import (
     DEAL_RHYTHM_INPUTS,
     DealRhythm,
+    LinearPart,
     PartnerRiskModel,
     category_levels,
     history_summary,
     input_matrix,
     input_names,
+    with_derived,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 """LightGBM settings: small leaves with many rows each, strong L2 and feature
 subsampling, many slow trees — chosen on the demo backtest among six settings."""
+
+BLEND_GRID = np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 2)
+"""Candidate weights of the trees in the blend with the linear part."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,9 @@ class TrainConfig:
     monotone
         Direction the risk must move in as a feature grows (``1`` up, ``-1``
         down), for features where that direction is certain; others are free.
+    blend
+        Blend the trees' log-odds with a logistic regression's on the same inputs,
+        the weight chosen on the calibration cutoffs.
     """
 
     horizon_days: int = 90
@@ -106,6 +121,7 @@ class TrainConfig:
     refit_all: bool = True
     deal_rhythm: bool = True
     monotone: dict[str, int] = field(default_factory=dict)
+    blend: bool = True
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -139,6 +155,7 @@ class TrainConfig:
             "refit_all": self.refit_all,
             "deal_rhythm": self.deal_rhythm,
             "monotone": dict(self.monotone),
+            "blend": self.blend,
         }
 
     @classmethod
@@ -146,12 +163,13 @@ class TrainConfig:
         """A configuration from :meth:`to_dict` output.
 
         Keys an older model did not record keep their value of that time: no early
-        stopping, no refit, no derived deal rhythm.
+        stopping, no refit, no derived deal rhythm, no blend.
         """
         known = {
             "early_stopping_rounds": 0,
             "refit_all": False,
             "deal_rhythm": False,
+            "blend": False,
         } | dict(values)
         known["depths"] = tuple(known.get("depths", (0.1, 0.2)))
         return cls(**known)
@@ -168,6 +186,7 @@ class TrainConfig:
             "refit_all": self.refit_all,
             "deal_rhythm": self.deal_rhythm,
             "monotone": ",".join(f"{k}:{v:+d}" for k, v in self.monotone.items()),
+            "blend": self.blend,
         }
         flat.update({f"lgb_{k}": v for k, v in self.params.items()})
         return flat
@@ -248,11 +267,18 @@ def fit_model(
 
     booster = fit_booster(tree_rows, inputs, config, calibration_rows)
     trees = booster.num_trees()
-    raw = booster.predict(inputs.matrix(calibration_rows), raw_score=True)
-    calibration = fit_platt(np.asarray(raw), label_array(calibration_rows))
+    raw = np.asarray(booster.predict(inputs.matrix(calibration_rows), raw_score=True))
+    linear = fit_linear_part(tree_rows, inputs) if config.blend else None
+    weight = 1.0
+    if linear is not None:
+        linear_raw = linear.predict_raw(inputs.with_derived(calibration_rows))
+        weight = choose_blend_weight(raw, linear_raw, label_array(calibration_rows))
+        raw = weight * raw + (1.0 - weight) * linear_raw
+    calibration = fit_platt(raw, label_array(calibration_rows))
     final_rows = rows if config.refit_all else tree_rows
     if config.refit_all:
         booster = fit_booster(rows, inputs, replace(config, num_boost_round=trees))
+        linear = fit_linear_part(rows, inputs) if config.blend else None
 
     info: dict[str, Any] = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -262,6 +288,7 @@ def fit_model(
         "holdout_tree_cutoffs": cutoff_texts(tree_rows),
         "calibration_cutoffs": cutoff_texts(calibration_rows),
         "trees": trees,
+        "blend_weight": weight,
         "params": config.to_params(),
         "config": config.to_dict(),
     }
@@ -273,7 +300,14 @@ def fit_model(
         len(calibration_rows),
     )
     return PartnerRiskModel(
-        booster, feature_names, levels, calibration, info, inputs.deal_rhythm
+        booster,
+        feature_names,
+        levels,
+        calibration,
+        info,
+        inputs.deal_rhythm,
+        linear=linear,
+        blend_weight=weight,
     )
 
 
@@ -293,6 +327,69 @@ class ModelInputs:
     def matrix(self, rows: pd.DataFrame) -> np.ndarray:
         """``rows`` encoded as the booster's float matrix."""
         return input_matrix(rows, self.feature_names, self.levels, self.deal_rhythm)
+
+    def with_derived(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` with the derived inputs added."""
+        return with_derived(rows, self.feature_names, self.deal_rhythm)
+
+
+def fit_linear_part(rows: pd.DataFrame, inputs: ModelInputs) -> LinearPart:
+    """Fit the logistic-regression baseline's pipeline on the booster's inputs.
+
+    The fitted transform and coefficients are read out of the scikit-learn
+    pipeline into a :class:`LinearPart`, which scores without scikit-learn.
+    """
+    full = inputs.with_derived(rows)
+    categorical = [n for n in inputs.names if n in inputs.levels]
+    numeric = [n for n in inputs.names if n not in inputs.levels]
+    pipeline = fit_logistic(full, label_array(rows), numeric, categorical)
+    transform = pipeline.named_steps["features"]
+    numeric_steps = transform.named_transformers_["num"]
+    imputer = numeric_steps.named_steps["simpleimputer"]
+    scaler = numeric_steps.named_steps["standardscaler"]
+    flagged = imputer.indicator_.features_ if imputer.indicator_ is not None else []
+    levels: dict[str, list[str]] = {}
+    if categorical:
+        encoder = transform.named_transformers_["cat"]
+        levels = {
+            name: [str(v) for v in values]
+            for name, values in zip(categorical, encoder.categories_, strict=True)
+        }
+    regression = pipeline.named_steps["model"]
+    columns = np.asarray(
+        transform.transform(logistic_input(full, numeric, categorical))
+    )
+    return LinearPart(
+        numeric=numeric,
+        categorical=categorical,
+        medians=[float(v) for v in np.nan_to_num(imputer.statistics_, nan=0.0)],
+        indicators=[numeric[int(i)] for i in flagged],
+        centres=[float(v) for v in scaler.mean_],
+        scales=[float(v) for v in scaler.scale_],
+        levels=levels,
+        coefs=[float(v) for v in regression.coef_[0]],
+        intercept=float(regression.intercept_[0]),
+        means=[float(v) for v in columns.mean(axis=0)],
+    )
+
+
+def choose_blend_weight(
+    tree_raw: np.ndarray, linear_raw: np.ndarray, label: np.ndarray
+) -> float:
+    """The trees' weight in the blend with the best PR-AUC on held-out rows.
+
+    Candidates are :data:`BLEND_GRID`; the smallest weight wins a tie. A single
+    class in ``label`` keeps the trees alone (weight 1).
+    """
+    if len(np.unique(label)) < 2:
+        return 1.0
+    scores = [
+        average_precision_score(label, w * tree_raw + (1.0 - w) * linear_raw)
+        for w in BLEND_GRID
+    ]
+    weight = float(BLEND_GRID[int(np.argmax(scores))])
+    log.debug("blend weight of the trees: %.2f (PR-AUC %.4f)", weight, max(scores))
+    return weight
 
 
 def cutoff_texts(rows: pd.DataFrame) -> list[str]:

@@ -21,9 +21,22 @@ from ghost_model.backtest import (
     run_backtest,
     threshold_at_precision,
 )
+from ghost_model.baselines import fit_logistic, logistic_input
 from ghost_model.errors import ConfigError, DataContractError
-from ghost_model.model import DEAL_RHYTHM_FEATURE, DealRhythm, PartnerRiskModel
-from ghost_model.training import DEFAULT_PARAMS, TrainConfig, fit_model
+from ghost_model.model import (
+    DEAL_RHYTHM_FEATURE,
+    MODEL_FILE,
+    DealRhythm,
+    PartnerRiskModel,
+    calibrate,
+)
+from ghost_model.training import (
+    BLEND_GRID,
+    DEFAULT_PARAMS,
+    TrainConfig,
+    fit_model,
+    label_array,
+)
 
 DAY = pd.Timedelta(days=1)
 FEATURES = [
@@ -467,7 +480,7 @@ def test_fit_model_monotone_direction_holds_everywhere(
     """
     _, table = world
     directions = {"days_since_last_deal": 1, DEAL_RHYTHM_FEATURE: 1, "deals_90d": -1}
-    config = replace(FAST, monotone=directions)
+    config = replace(FAST, monotone=directions, blend=False)
     model = fit_model(table, HISTORY_FEATURES, config)
     rows = table.sample(50, random_state=1)
     grid = [0.5, 3, 10, 30, 60, 90, 150, 250]
@@ -481,11 +494,12 @@ def test_train_config_from_dict_keeps_old_recipe_without_new_steps() -> None:
     """Check that a recipe recorded before the new options refits the old way."""
     old = {k: v for k, v in FAST.to_dict().items() if k in OLD_KEYS}
     config = TrainConfig.from_dict(old)
-    assert (config.deal_rhythm, config.refit_all, config.early_stopping_rounds) == (
-        False,
-        False,
-        0,
-    )
+    assert (
+        config.deal_rhythm,
+        config.refit_all,
+        config.early_stopping_rounds,
+        config.blend,
+    ) == (False, False, 0, False)
     assert TrainConfig.from_dict(FAST.to_dict()) == FAST
 
 
@@ -503,3 +517,111 @@ OLD_KEYS = (
     "params",
     "depths",
 )
+
+
+# blend of the trees with a logistic regression ----------------------------------------
+
+
+def reweighted(model: PartnerRiskModel, weight: float) -> PartnerRiskModel:
+    """``model`` with another blend weight of its trees."""
+    return PartnerRiskModel(
+        model.booster,
+        model.feature_names,
+        model.categorical_levels,
+        model.calibration,
+        model.metadata,
+        model.deal_rhythm,
+        linear=model.linear,
+        blend_weight=weight,
+    )
+
+
+def test_fit_model_blends_trees_with_weight_from_grid(
+    rhythm_model: PartnerRiskModel,
+) -> None:
+    """Check that the default fit has a linear part and a weight from the grid."""
+    assert rhythm_model.linear is not None
+    assert rhythm_model.blend_weight in BLEND_GRID
+    assert rhythm_model.metadata["blend_weight"] == rhythm_model.blend_weight
+    assert rhythm_model.linear.numeric[-1] == DEAL_RHYTHM_FEATURE
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.35, 1.0])
+def test_predict_contributions_blend_rows_sum_to_raw_score(
+    rhythm_model: PartnerRiskModel,
+    world: tuple[pd.DataFrame, pd.DataFrame],
+    weight: float,
+) -> None:
+    """Check that blended contributions keep their columns and add up to the raw."""
+    _, table = world
+    model = reweighted(rhythm_model, weight)
+    rows = table.sample(200, random_state=3).copy()
+    rows.loc[rows.index[:20], ["deals_90d", "tier"]] = np.nan
+    contributions = model.predict_contributions(rows)
+    trees = model.tree_contributions(rows)
+    assert list(contributions.columns) == [*model.booster_names, "bias"]
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), model.predict_raw(rows), atol=1e-9
+    )
+    if weight == 1.0:
+        np.testing.assert_allclose(contributions, trees, atol=1e-12)
+    else:
+        assert not np.allclose(contributions, weight * trees)
+
+
+def test_linear_part_scores_like_logistic_baseline_with_missing_values(
+    rhythm_model: PartnerRiskModel, world: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """Check that the stored linear part equals the baseline's pipeline, NaN included.
+
+    The pipeline is refitted on the same rows the final model saw; its log-odds
+    must match the numbers read out of it.
+    """
+    _, table = world
+    linear = rhythm_model.linear
+    assert linear is not None
+    rows = table[table["label"].notna()]
+    full = rhythm_model.with_derived(rows)
+    pipeline = fit_logistic(full, label_array(rows), linear.numeric, linear.categorical)
+    probe = full.sample(300, random_state=4).copy()
+    probe.loc[probe.index[:30], ["days_since_last_deal", "tier"]] = np.nan
+    expected = pipeline.decision_function(
+        logistic_input(probe, linear.numeric, linear.categorical)
+    )
+    np.testing.assert_allclose(linear.predict_raw(probe), expected, atol=1e-9)
+
+
+def test_load_model_keeps_blend_probabilities_and_contributions(
+    world: tuple[pd.DataFrame, pd.DataFrame], rhythm_model: PartnerRiskModel, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that a saved blended model reads back to identical numbers."""
+    _, table = world
+    model = reweighted(rhythm_model, 0.6)
+    loaded = PartnerRiskModel.load(model.save(tmp_path / "m"))
+    assert (loaded.linear, loaded.blend_weight) == (model.linear, 0.6)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(table), model.predict_proba(table)
+    )
+    rows = table.head(100)
+    np.testing.assert_array_equal(
+        loaded.predict_contributions(rows), model.predict_contributions(rows)
+    )
+
+
+def test_load_model_without_blend_scores_trees_alone(
+    rhythm_model: PartnerRiskModel, world: tuple[pd.DataFrame, pd.DataFrame], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Check that a model saved before the blend existed loads as trees only."""
+    import json
+
+    _, table = world
+    folder = reweighted(rhythm_model, 0.5).save(tmp_path / "old")
+    document = json.loads((folder / MODEL_FILE).read_text())
+    del document["linear"], document["blend_weight"]
+    (folder / MODEL_FILE).write_text(json.dumps(document))
+    loaded = PartnerRiskModel.load(folder)
+    assert (loaded.linear, loaded.blend_weight) == (None, 1.0)
+    raw = rhythm_model.booster.predict(rhythm_model.matrix(table), raw_score=True)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(table), calibrate(raw, rhythm_model.calibration)
+    )
