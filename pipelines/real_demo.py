@@ -69,7 +69,7 @@ PAGE_METHODS = (
     "logistic",
 )
 METHOD_NAMES = {
-    "model": "model (LightGBM)",
+    "model": "model (LightGBM blended with a logistic regression)",
     "days_since_last_deal": "days since last deal",
     DEAL_COUNT_RULE: "deals in last 180 days",
     "deal_trend": "deal trend (90 d vs 90 d before)",
@@ -1084,8 +1084,9 @@ def picture_section(result: JobResult) -> str:
         [
             "### Stage and feature picture\n",
             f"At the scoring cutoff {local_date(result.as_of, result.dataset.timezone)}"
-            ": mean absolute SHAP contribution (log-odds) per stage and for the ten "
-            "strongest features.\n",
+            ": mean absolute contribution (log-odds: the trees' SHAP values plus the "
+            "linear part of the blend) per stage and for the ten strongest "
+            "features.\n",
             f"![stages](img/real-{result.name}-stages.png)\n",
             md_table(["stage", "mean abs. contribution"], stage_rows),
             md_table(
