@@ -186,7 +186,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not task.done():
         log.info("shutting down while the model is still loading")
     if app.state.live_worker is not None:
-        app.state.live_worker.close()
+        await anyio.to_thread.run_sync(app.state.live_worker.stop)
 
 
 async def initial_load(app: FastAPI) -> None:

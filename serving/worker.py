@@ -102,6 +102,18 @@ class LiveWorker:
         self.pool = None
         self.sent = None
 
+    def stop(self) -> None:
+        """Stop the child and wait until it has exited (the server is stopping).
+
+        :meth:`close` alone does not wait, and a child left idle when the server
+        process ends may outlive it.
+        """
+        pool, self.pool, self.sent = self.pool, None, None
+        if pool is not None:
+            # not after close(): a shutdown without waiting forgets the thread
+            # that a waiting one would join
+            pool.shutdown(wait=True, cancel_futures=True)
+
 
 def new_pool() -> concurrent.futures.ProcessPoolExecutor:
     """A one-process pool started with ``spawn`` (safe beside the server's threads).

@@ -147,6 +147,16 @@ def test_score_after_idle_child_killed(worker: LiveWorker) -> None:
     assert answer["version"] == "1"
 
 
+def test_stop_waits_for_child_exit(worker: LiveWorker) -> None:
+    """Check that stopping the worker ends its child process before returning."""
+    child = asyncio.run(worker.score(where_scored, state_of("1"), request()))["pid"]
+
+    worker.stop()
+
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
 def test_answer_503_when_live_process_dies(monkeypatch: pytest.MonkeyPatch) -> None:
     """Check that the route answers 503 with a retry hint when the child dies, and
     scores the next request in a new child."""
