@@ -122,6 +122,6 @@ def _read_key(value: str, variable: str, position: int) -> bytes:
         raise ConfigError(
             f"{variable}: entry {position} is too short or a placeholder; use at "
             f"least {MIN_KEY_LENGTH} random characters, e.g. the output of "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     return hashlib.sha256(value.encode("utf-8")).digest()
