@@ -222,18 +222,7 @@ def serve(folder: Path, port: int) -> None:
     settings = Settings(api_keys=[API_KEY], max_body_bytes=8 * 1024 * 1024)
     app = create_app(settings, loader=load)
     threading.Thread(target=pauses.arm_when_loaded, args=(app,), daemon=True).start()
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        http=best_http(),
-        loop=best_loop(),
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, port))
 
     def follow_phases_until_eof() -> None:
         for line in sys.stdin:
@@ -270,19 +259,7 @@ def serve_floor(folder: Path, port: int) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        http=best_http(),
-        loop=best_loop(),
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, port, lifespan="off"))
 
     def stop_on_eof() -> None:
         sys.stdin.read()
@@ -335,6 +312,24 @@ class GcPauses:
             }
             for phase, pauses in self.pauses.items()
         }
+
+
+def server_config(app: Any, port: int, **extra: Any) -> Any:
+    """The uvicorn set-up of every served phase (service and floor alike)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        http=best_http(),
+        loop=best_loop(),
+        **extra,
+    )
 
 
 def best_http() -> str:

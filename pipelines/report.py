@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.score import LANGS, add_band_arguments, bands_from
+from pipelines.score import LANGS, add_band_arguments, bands_from, score_languages
 
 if TYPE_CHECKING:
     from ghost_model.scoring import RiskBands, ScoringModel
@@ -65,17 +65,10 @@ def render_report(
 ) -> str:
     """The report's HTML for ``inputs`` (records are scored unless given)."""
     from ghost_model.report import build_report
-    from ghost_model.scoring import score_history, score_partners
+    from ghost_model.scoring import score_history
 
     if records is None:
-        records = score_partners(
-            model,
-            inputs.table,
-            timezone=inputs.dataset.timezone,
-            as_of=inputs.as_of,
-            lang=lang,
-            bands=bands,
-        )
+        records = score_languages(model, inputs, (lang,), bands)[lang]
     history = score_history(model, inputs.table.frame, inputs.dataset.timezone)
     return build_report(
         records,

@@ -148,12 +148,10 @@ def score_in_child(
     scorer: Any, state: ServiceState | None, request: ActivityRequest
 ) -> dict[str, Any]:
     """In the child: keep a newly sent state, then score the request with it."""
-    global _state
-    if state is not None:
-        _state = state
-    if _state is None:  # the parent always sends a state first
+    current = _keep(state)
+    if current is None:  # the parent always sends a state first
         raise RuntimeError("the live scoring process has no model yet")
-    result: dict[str, Any] = scorer(_state, request)
+    result: dict[str, Any] = scorer(current, request)
     return result
 
 
@@ -163,9 +161,15 @@ def warm_in_child(
     """In the child: keep the state and warm live scoring up with it."""
     from serving.live import warm_live_path
 
+    current = _keep(state)
+    if current is not None:
+        warm_live_path(current)
+    return {}
+
+
+def _keep(state: ServiceState | None) -> ServiceState | None:
+    """In the child: remember a newly sent state; the state to work with."""
     global _state
     if state is not None:
         _state = state
-    if _state is not None:
-        warm_live_path(_state)
-    return {}
+    return _state
