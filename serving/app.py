@@ -46,7 +46,11 @@ from serving.live import (
     score_activity,
     warm_live_path,
 )
-from serving.middleware import BodyLimitMiddleware, ModelVersionMiddleware
+from serving.middleware import (
+    BodyLimitMiddleware,
+    ModelVersionMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from serving.schemas import (
     ActivityRequest,
     ActivityResponse,
@@ -147,6 +151,7 @@ def create_app(
     holder = StateHolder()
     keys = keys or KeyRing.from_settings(settings)
     # Innermost first: each added middleware wraps the ones added before it.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ModelVersionMiddleware, holder=holder)
     app.add_middleware(
@@ -434,6 +439,8 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    # The last resort, for errors in the middlewares outside UnexpectedErrorMiddleware
+    # (the fast path); Starlette logs these a second time when it re-raises them.
     log.error(
         "internal error on %s %s: %s",
         request.method,

@@ -1,16 +1,25 @@
-"""ASGI middleware: the request body limit, and the model version on every answer.
+"""ASGI middleware: the request body limit, the model version on every answer, and
+the answer to an unexpected error.
 
 * :class:`BodyLimitMiddleware` answers a JSON 413 before a large body is read.
 * :class:`ModelVersionMiddleware` adds ``X-Model-Version`` (the concrete version of
   the served model) to every answer, errors included, once a model is loaded.
+* :class:`UnexpectedErrorMiddleware` turns an exception no route handled into a JSON
+  500, logged once; inside the version middleware, so that answer names the version
+  too (Starlette's own last-resort handler sits outside every middleware, and logs
+  the exception a second time when it re-raises it).
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.state import StateHolder, dumps
+
+log = logging.getLogger(__name__)
 
 VERSION_HEADER = b"x-model-version"
 STATE_SCOPE_KEY = "ghost_model.state"
@@ -80,6 +89,60 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an exception that no route handled with a JSON 500, logged once.
+
+    The log line names the method, the path and the exception (with its traceback),
+    never the body. Once an answer has started nothing else can be sent, so the
+    exception goes on to the server, as it would without this middleware.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            log.error(
+                "internal error on %s %s: %s",
+                scope.get("method", "?"),
+                scope.get("path", "?"),
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            body = dumps(
+                {
+                    "detail": "internal error; the service log has the details",
+                    "errors": [],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def declared_length(scope: Scope) -> int | None:

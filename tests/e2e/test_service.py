@@ -526,6 +526,45 @@ def test_refuse_activity_without_deals(api: httpx.Client) -> None:
     assert "body.tables.deals" in answer.json()["detail"]
 
 
+def test_answer_unexpected_error_as_json_500_logged_once(
+    serve_on_loopback: ServeOnLoopback, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that an unhandled error is a JSON 500 naming the version, logged once."""
+
+    def broken_live(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
+        raise RuntimeError("a bug in live scoring")
+
+    registry = StandInRegistry()
+    app = create_app(
+        service_settings(),
+        loader=registry.load,
+        live_scorer=broken_live,
+        settle_gc=False,
+        live_process=False,
+    )
+    body = {
+        "partner_id": "P001",
+        "as_of": AS_OF,
+        "tables": {"deals": [{"deal_id": "secret-D1", "partner_id": "P001"}]},
+    }
+    with serve_on_loopback(app) as url, httpx.Client(base_url=url) as client:
+        wait_ready(client)
+        with caplog.at_level("INFO"):
+            answer = client.post(
+                "/v1/score-activity", json=body, headers={"X-API-Key": API_KEY}
+            )
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "detail": "internal error; the service log has the details",
+        "errors": [],
+    }
+    assert answer.headers["x-model-version"] == registry.version
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "RuntimeError" in errors[0].getMessage()
+    assert "secret-D1" not in caplog.text
+
+
 def test_keep_payload_and_keys_out_of_logs(
     service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
