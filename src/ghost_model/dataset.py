@@ -132,15 +132,28 @@ class Dataset:
         return self.tables[name]
 
 
+NOT_PLACE_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+"""Names a zone database may hold that are not the time of a place: ``localtime``
+is the machine's own setting, ``Factory`` a placeholder for "not set" and
+``posixrules`` a template; ``right/...`` zones count leap seconds, which no export
+does. Reading a dataset in any of them would depend on the machine or be off."""
+
+
 def check_timezone(name: str, source: str) -> str:
     """Return ``name`` when it is an IANA time zone, else raise naming ``source``."""
+    message = (
+        f"{source}: timezone {name!r} is not an IANA time zone name "
+        "(e.g. 'UTC', 'Asia/Tokyo', 'Europe/London')"
+    )
+    if name in NOT_PLACE_ZONES or name.startswith("right/"):
+        raise DataContractError(
+            f"{message}; {name!r} is not the time of a place (it depends on the "
+            "machine or counts leap seconds)"
+        )
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DataContractError(
-            f"{source}: timezone {name!r} is not an IANA time zone name "
-            "(e.g. 'UTC', 'Asia/Tokyo', 'Europe/London')"
-        ) from exc
+        raise DataContractError(message) from exc
     return name
 
 

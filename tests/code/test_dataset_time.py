@@ -41,3 +41,22 @@ def test_compute_cutoff_on_fall_back_day_is_local_midnight() -> None:
     """Check that the cutoff of a fall-back day is its local midnight."""
     cutoff = cutoff_instant("2024-11-03", ZONE)
     assert cutoff == pd.Timestamp("2024-11-03 04:00", tz="UTC")
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "right/UTC"])
+def test_refuse_timezone_that_is_not_a_place(name: str) -> None:
+    """Check that zone-database names that are no place's time are refused."""
+    raw = {"timezone": name, "extract_time": "2024-03-01"}
+    with pytest.raises(
+        DataContractError,
+        match=rf"dataset\.yaml: timezone '{name}' is not an IANA time zone name .* "
+        r"is not the time of a place",
+    ):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+
+
+@pytest.mark.parametrize("name", ["Asia/Tokyo", "UTC", "Etc/GMT-9", "Japan"])
+def test_accept_timezone_of_a_place(name: str) -> None:
+    """Check that ordinary zone names, links included, are accepted."""
+    raw = {"timezone": name, "extract_time": "2024-03-01"}
+    assert DatasetConfig.from_mapping(raw, "data/dataset.yaml").timezone == name
