@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GHOST_HOME ?= var
 DEMO_DATA := $(GHOST_HOME)/demo-data
+HOST ?= 127.0.0.1
+PORT ?= 8000
 export GHOST_HOME
 
 .PHONY: install demo test lint train serve real-demo bench clean
@@ -40,7 +42,7 @@ train: $(STAMP) $(DEMO_DATA)/dataset.yaml
 	$(BIN)/ghost-model train --data $(DEMO_DATA) --promote
 
 serve: $(STAMP)
-	$(BIN)/ghost-model serve
+	$(BIN)/ghost-model serve --host $(HOST) --port $(PORT)
 
 real-demo: $(STAMP)
 	$(BIN)/python -m pipelines.real_demo
