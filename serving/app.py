@@ -247,13 +247,16 @@ async def warm_live_scoring(app: FastAPI, state: ServiceState) -> None:
         )
 
 
-async def score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -> Any:
+async def score_live(
+    app: FastAPI, state: ServiceState, body: ActivityRequest, request: Request
+) -> Any:
     """One explained score of posted activity, off the event loop.
 
     Live scoring takes a good fraction of a second of CPU per request, so at most
     ``max_live_waiting`` requests are scored or wait at once; one more is answered
     503 with ``Retry-After`` rather than joining a queue that only grows. The count
-    lives on the event loop, so no lock is needed.
+    lives on the event loop, so no lock is needed. A request whose client goes away
+    gives up its place at once, and is taken off the queue if it has not started.
     """
     limit = app.state.settings.max_live_waiting
     if app.state.live_waiting >= limit:
@@ -266,10 +269,37 @@ async def score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -
             headers={"Retry-After": str(LIVE_RETRY_AFTER)},
         )
     app.state.live_waiting += 1
+    record: Any = None
+    failure: Exception | None = None
     try:
-        return await _score_live(app, state, body)
+        async with anyio.create_task_group() as group:
+
+            async def cancel_when_client_leaves() -> None:
+                await until_disconnected(request)
+                group.cancel_scope.cancel()
+
+            group.start_soon(cancel_when_client_leaves)
+            try:
+                record = await _score_live(app, state, body)
+            except Exception as exc:  # raised as it is, not in an exception group
+                failure = exc
+            group.cancel_scope.cancel()
     finally:
         app.state.live_waiting -= 1
+    if failure is not None:
+        raise failure
+    if record is None:
+        log.info("live scoring dropped: the client closed the connection")
+        raise StarletteHTTPException(
+            status_code=499, detail="the client closed the connection"
+        )
+    return record
+
+
+async def until_disconnected(request: Request) -> None:
+    """Return when the client of ``request`` (whose body has been read) goes away."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _score_live(app: FastAPI, state: ServiceState, body: ActivityRequest) -> Any:
@@ -305,12 +335,16 @@ def add_routes(app: FastAPI) -> None:
         responses={200: {"model": ActivityResponse, "description": "Score"}, **_ERRORS},
     )
     async def post_score_activity(
-        _: ApiKey, state: CurrentState, settings: AppSettings, body: ActivityRequest
+        _: ApiKey,
+        state: CurrentState,
+        settings: AppSettings,
+        body: ActivityRequest,
+        request: Request,
     ) -> Response:
         """Explained score of one partner's posted activity, computed live."""
         check_activity_size(body, settings.max_activity_rows)
         check_single_partner(body)
-        record = await score_live(app, state, body)
+        record = await score_live(app, state, body, request)
         head = dumps(
             {"model_name": state.model_name, "model_version": state.model_version}
         )

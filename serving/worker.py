@@ -10,7 +10,10 @@ answer.
 The child keeps the model of the last state it was sent. A task carries the state
 only when it differs from the one sent before (tasks run in the order they were
 submitted, by one process), so a reload costs one transfer of the model and requests
-in flight still finish on the state they started with.
+in flight still finish on the state they started with. Every task also names the
+state it expects by a sequence number; a child that holds another one (the task that
+carried the state was cancelled before it ran: its client went away) says so, and
+the task is sent again with its state.
 """
 
 from __future__ import annotations
@@ -35,9 +38,16 @@ CHILD_NICENESS = 10
 _state: ServiceState | None = None
 """In the child: the state whose model scores the tasks."""
 
+_state_number = -1
+"""In the child: the sequence number the parent gave :data:`_state`."""
+
 
 class LiveWorkerLostError(RuntimeError):
     """The child process died; a new one is started for the next request."""
+
+
+class StateNotHeldError(RuntimeError):
+    """In the child: a task expects a state the child was never sent."""
 
 
 class LiveWorker:
@@ -46,6 +56,7 @@ class LiveWorker:
     def __init__(self) -> None:
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.sent: ServiceState | None = None
+        self.sent_number = 0
 
     async def score(
         self, scorer: Any, state: ServiceState, request: ActivityRequest
@@ -70,22 +81,34 @@ class LiveWorker:
 
         Scoring has no side effects, so when the child is found dead (killed while
         idle, or while this task ran) the task is tried once more in a new child;
-        a second loss is reported.
+        a second loss is reported. A task cancelled while it still waits for the
+        child (its client went away) is taken off the queue.
         """
-        for attempt in range(2):
+        lost = False
+        while True:
             pool = self.pool = self.pool or new_pool()
-            sent = None if state is self.sent else slim(state)
-            self.sent = state
+            if state is not self.sent:
+                self.sent, self.sent_number = state, self.sent_number + 1
+                sent: ServiceState | None = slim(state)
+            else:
+                sent = None
+            future = pool.submit(task, scorer, sent, self.sent_number, request)
             try:
-                future = pool.submit(task, scorer, sent, request)
-                # Shielded: a cancelled request still lets its task run, so the
-                # state it carries reaches the child, as the next task assumes.
+                # Shielded: a task the child has started runs to its end (its
+                # result is dropped); one still queued is cancelled below.
                 result: dict[str, Any] = await asyncio.shield(
                     asyncio.wrap_future(future)
                 )
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            except StateNotHeldError:
+                self.sent = None  # send the state again with the same task
+                continue
             except BrokenProcessPool as exc:
                 self.close()
-                if attempt == 0:
+                if not lost:
+                    lost = True
                     log.warning("the live scoring process stopped; starting a new one")
                     continue
                 raise LiveWorkerLostError(
@@ -93,7 +116,6 @@ class LiveWorker:
                     "next request"
                 ) from exc
             return result
-        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def close(self) -> None:
         """Stop the child once its current task ends; queued tasks are cancelled."""
@@ -145,31 +167,36 @@ def slim(state: ServiceState) -> ServiceState:
 
 
 def score_in_child(
-    scorer: Any, state: ServiceState | None, request: ActivityRequest
+    scorer: Any, state: ServiceState | None, number: int, request: ActivityRequest
 ) -> dict[str, Any]:
     """In the child: keep a newly sent state, then score the request with it."""
-    current = _keep(state)
-    if current is None:  # the parent always sends a state first
-        raise RuntimeError("the live scoring process has no model yet")
-    result: dict[str, Any] = scorer(current, request)
+    result: dict[str, Any] = scorer(_keep(state, number), request)
     return result
 
 
 def warm_in_child(
-    scorer: Any, state: ServiceState | None, request: Any
+    scorer: Any, state: ServiceState | None, number: int, request: Any
 ) -> dict[str, Any]:
     """In the child: keep the state and warm live scoring up with it."""
     from serving.live import warm_live_path
 
-    current = _keep(state)
-    if current is not None:
-        warm_live_path(current)
+    warm_live_path(_keep(state, number))
     return {}
 
 
-def _keep(state: ServiceState | None) -> ServiceState | None:
-    """In the child: remember a newly sent state; the state to work with."""
-    global _state
+def _keep(state: ServiceState | None, number: int) -> ServiceState:
+    """In the child: remember a newly sent state; the state numbered ``number``.
+
+    Raises
+    ------
+    StateNotHeldError
+        The child does not hold that state (the task that carried it never ran).
+    """
+    global _state, _state_number
     if state is not None:
-        _state = state
+        _state, _state_number = state, number
+    if _state is None or _state_number != number:
+        raise StateNotHeldError(
+            f"the live scoring process holds state {_state_number}, not {number}"
+        )
     return _state

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,12 @@ def state_of(version: str) -> ServiceState:
     )
 
 
-def request() -> ActivityRequest:
+def request(partner_id: str = "P1") -> ActivityRequest:
     return ActivityRequest.model_validate(
         {
-            "partner_id": "P1",
+            "partner_id": partner_id,
             "as_of": "2024-12-01",
-            "tables": {"deals": [{"deal_id": "D1", "partner_id": "P1"}]},
+            "tables": {"deals": [{"deal_id": "D1", "partner_id": partner_id}]},
         }
     )
 
@@ -78,6 +79,18 @@ def where_scored(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
 def refuse(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
     """Scorer: a 409 about as_of."""
     raise RequestFieldError.about("body.as_of", "not that day", status=409)
+
+
+def sleep_then_score(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: keeps the child busy for two seconds, then scores."""
+    time.sleep(2.0)
+    return where_scored(state, body)
+
+
+def mark_then_score(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: leaves a file named after the partner in MARK_DIR, then scores."""
+    (Path(os.environ["MARK_DIR"]) / body.partner_id).touch()
+    return where_scored(state, body)
 
 
 def die(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
@@ -145,6 +158,42 @@ def test_score_after_idle_child_killed(worker: LiveWorker) -> None:
 
     assert answer["pid"] != first["pid"]
     assert answer["version"] == "1"
+
+
+def test_drop_cancelled_task_that_carried_new_state(
+    worker: LiveWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that a queued task cancelled by its client never runs, and the task
+    after it, which counted on the state the cancelled one carried, still scores
+    on that state."""
+    monkeypatch.setenv("MARK_DIR", str(tmp_path))
+    one, two = state_of("1"), state_of("2")
+
+    async def scenario() -> tuple[list[dict[str, Any]], bool]:
+        def start(scorer: Any, state: ServiceState, partner: str) -> asyncio.Task[Any]:
+            return asyncio.create_task(worker.score(scorer, state, request(partner)))
+
+        # one task runs and two wait in the process pool's call queue, so the
+        # fourth, the first with state two, is still cancellable
+        busy = [start(sleep_then_score, one, "busy")]
+        busy += [start(mark_then_score, one, f"queued-{i}") for i in range(2)]
+        await asyncio.sleep(0.1)
+        cancelled = start(mark_then_score, two, "cancelled")
+        await asyncio.sleep(0.1)
+        cancelled.cancel()
+        after = start(mark_then_score, two, "after")
+        answers = await asyncio.gather(*busy, after)
+        return answers, cancelled.cancelled()
+
+    answers, was_cancelled = asyncio.run(scenario())
+
+    assert was_cancelled
+    assert [a["version"] for a in answers] == ["1", "1", "1", "2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "after",
+        "queued-0",
+        "queued-1",
+    ]
 
 
 def test_stop_waits_for_child_exit(worker: LiveWorker) -> None:

@@ -405,6 +405,91 @@ def test_refuse_live_scoring_beyond_waiting_limit() -> None:
         assert "live scoring is busy: 2 requests" in answer.json()["detail"]
 
 
+def test_free_live_place_when_client_leaves() -> None:
+    """Check that a live request whose client goes away while it waits gives up its
+    place at once and is never scored."""
+    release = threading.Event()
+    scored: list[str] = []
+
+    def slow_live(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
+        scored.append(request.partner_id)
+        release.wait(timeout=10)
+        return stand_in_live(state, request)
+
+    registry = StandInRegistry()
+    app = create_app(
+        service_settings(max_live_waiting=3),
+        loader=registry.load,
+        live_scorer=slow_live,
+        settle_gc=False,
+        live_process=False,
+    )
+    app.state.holder.swap(registry.load(app.state.settings))
+
+    async def call(partner_id: str, leave: asyncio.Event) -> list[dict[str, Any]]:
+        payload = orjson.dumps(
+            {
+                "partner_id": partner_id,
+                "as_of": AS_OF,
+                "tables": {"deals": [{"deal_id": "D1", "partner_id": partner_id}]},
+            }
+        )
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/score-activity",
+            "raw_path": b"/v1/score-activity",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-api-key", API_KEY.encode()),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        messages = [{"type": "http.request", "body": payload, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop(0)
+            await leave.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent
+
+    async def scenario() -> tuple[int, list[list[dict[str, Any]]]]:
+        stay, leave = asyncio.Event(), asyncio.Event()
+        # two requests take both live scoring threads; the third waits for one
+        running = [asyncio.create_task(call(f"P{i}", stay)) for i in (1, 2)]
+        await asyncio.sleep(0.3)
+        waiting = asyncio.create_task(call("P3", leave))
+        await asyncio.sleep(0.3)
+        leave.set()
+        await asyncio.wait_for(waiting, timeout=5)
+        places_taken = app.state.live_waiting
+        release.set()
+        answers = await asyncio.gather(*running)
+        stay.set()
+        return places_taken, [*answers, waiting.result()]
+
+    places_taken, answers = asyncio.run(scenario())
+
+    assert places_taken == 2
+    assert sorted(scored) == ["P1", "P2"]
+    statuses = [a[0]["status"] for a in answers]
+    assert statuses == [200, 200, 499]
+
+
 @pytest.mark.parametrize(
     "as_of", ["2024-12-01", "2024-12-01T10:30:00+09:00", "2024-12-01T00:00:00Z"]
 )
