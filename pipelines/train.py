@@ -181,7 +181,10 @@ def train(
             "dataset": dataset.config.name,
             "extract_time": dataset.extract_time.isoformat(),
             "backtest_key": key,
-            "backtest": backtest.summary(),
+            "backtest": {
+                **backtest.summary(),
+                "fold_days": fold_days(backtest, dataset.timezone),
+            },
             "stages": stages,
             "stages_without_data": stages_missing,
         },
@@ -296,6 +299,19 @@ def build_features(
         stages,
         list(built.stages_without_data),
     )
+
+
+def fold_days(backtest: BacktestResult, timezone: str) -> list[str]:
+    """The folds' test cutoffs as days in the dataset's zone (``YYYY-MM-DD``).
+
+    The summary's ``folds`` are UTC instants: midnight of 2024-11-01 in Tokyo reads
+    2024-10-31 15:00 there, so the model's metadata names the days as well, as the
+    docs and the report do.
+    """
+    return [
+        fold.test_cutoff.tz_convert(timezone).date().isoformat()
+        for fold in backtest.folds
+    ]
 
 
 def backtest_key(dataset: Dataset, backtest: BacktestResult) -> str:
