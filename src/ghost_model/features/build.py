@@ -6,12 +6,14 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.operations as ops
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +25,12 @@ from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import normalise_cutoffs
-from ghost_model.features.definitions import define_features, input_tables
+from ghost_model.features.definitions import (
+    POPULATION,
+    REP_ROWS,
+    define_features,
+    input_tables,
+)
 from ghost_model.features.prepare import Prepared, prepare_tables
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,7 @@ def build_feature_table(
     config: FeatureConfig | None = None,
     *,
     backend: str | Any = "duckdb",
+    features: Sequence[str] | None = None,
 ) -> FeatureTable:
     """Compute features and labels for every partner in the population at each cutoff.
 
@@ -80,6 +88,12 @@ def build_feature_table(
     backend
         ``"duckdb"`` (an in-memory DuckDB per call) or a connected Ibis backend such
         as ``ibis.pyspark.connect(spark_session)``; the definitions are the same.
+    features
+        Only these feature columns (catalogue names) in ``frame``; the label is
+        always there. The same definitions are compiled with the other columns left
+        out, so the backend skips the work only they need; the values are those of
+        the whole table. ``reps`` is built only when a chosen feature reads the rep
+        rows, otherwise it is empty. ``None`` (default): every feature.
 
     Returns
     -------
@@ -103,19 +117,25 @@ def build_feature_table(
             stage,
             ", ".join(STAGE_TABLES[stage]),
         )
+    chosen = _chosen_features(features, present, config)
+    if isinstance(backend, str) and backend != "duckdb":
+        raise ConfigError(
+            f"backend={backend!r}: expected 'duckdb' or a connected Ibis backend "
+            "such as ibis.pyspark.connect(spark)"
+        )
     prepared = prepare_tables(dataset, stamps, config)
     if isinstance(backend, str):
-        if backend != "duckdb":
-            raise ConfigError(
-                f"backend={backend!r}: expected 'duckdb' or a connected Ibis backend "
-                "such as ibis.pyspark.connect(spark)"
-            )
-        partners, reps = _run_duckdb(prepared.tables, present, config)
+        partners, reps = _run_duckdb(prepared.tables, present, config, chosen)
     else:
-        partners, reps = _run_ibis(backend, prepared.tables, present, config)
+        partners, reps = _run_ibis(backend, prepared.tables, present, config, chosen)
+    # the inputs are no longer needed: free them before the results are finished
+    prepared.tables.clear()
 
     names = _feature_order(partners.column_names, config)
     frame = _finish_partners(partners, stamps, names, prepared)
+    del partners
+    if reps is None:
+        reps = _rep_schema(config, present).empty_table()
     rep_frame = _finish_reps(reps, stamps, prepared)
     log.info(
         "built %d feature rows (%d features) for %d cutoffs in %.2f s",
@@ -133,6 +153,40 @@ def build_feature_table(
     )
 
 
+def _chosen_features(
+    features: Sequence[str] | None, present: tuple[str, ...], config: FeatureConfig
+) -> tuple[str, ...] | None:
+    """The asked features in catalogue order, checked against the tables present."""
+    if features is None:
+        return None
+    tables = {"deals", *present}
+    catalogue = load_catalogue(config)
+    available = [n for n, spec in catalogue.items() if tables.issuperset(spec.tables)]
+    asked = set(features)
+    wrong = sorted(asked - set(available))
+    if wrong:
+        unknown = [n for n in wrong if n not in catalogue]
+        reason = (
+            "not in the feature catalogue"
+            if unknown
+            else "its tables are not all in the dataset"
+        )
+        raise ConfigError(
+            f"features={wrong!r}: {reason}; choose among the catalogue names whose "
+            "tables the dataset holds (load_catalogue())"
+        )
+    if not asked:
+        raise ConfigError("features=[]: expected at least one feature name, or None")
+    return tuple(n for n in available if n in asked)
+
+
+@functools.lru_cache(maxsize=32)
+def _rep_schema(config: FeatureConfig, present: tuple[str, ...]) -> pa.Schema:
+    """Columns of the rep display query (for the empty table of a pruned build)."""
+    definitions = define_features(input_tables(("deals", *present)), config)
+    return definitions.reps.schema().to_pyarrow()
+
+
 def stages_without_data(present: Sequence[str]) -> list[str]:
     """The stages none of whose source tables is present (``deals`` always is)."""
     tables = {"deals", *present}
@@ -141,21 +195,90 @@ def stages_without_data(present: Sequence[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def compiled_sql(
-    config: FeatureConfig, present: tuple[str, ...]
+    config: FeatureConfig,
+    present: tuple[str, ...],
+    features: tuple[str, ...] | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """The DuckDB SQL of one build, compiled once per shape.
+
+    Parameters
+    ----------
+    config
+        The feature settings.
+    present
+        The optional tables the dataset holds.
+    features
+        Feature columns to keep (``None``: all of them).
 
     Returns
     -------
     tuple of (str, str)
         ``(name, sql)`` in the order they run: the stored steps (each result is
         registered under its name for the queries after it), then ``partners`` and
-        ``reps``.
+        ``reps``. With ``features``, a stored step no later query reads is left
+        out, and ``reps`` is the empty string when the rep rows are left out.
+    """
+    queries = _queries(config, present, features)
+    compiled = [(name, str(ibis.to_sql(q, dialect="duckdb"))) for name, q in queries]
+    return tuple(compiled)
+
+
+def _queries(
+    config: FeatureConfig, present: tuple[str, ...], features: tuple[str, ...] | None
+) -> list[tuple[str, Any]]:
+    """The Ibis queries of one build in running order, pruned to ``features``.
+
+    With a subset, the stored rep rows and the rep display are left out when the
+    pruned partner query no longer reads them.
     """
     definitions = define_features(input_tables(("deals", *present)), config)
-    queries = [*definitions.steps]
-    queries += [("partners", definitions.partners), ("reps", definitions.reps)]
-    return tuple((name, str(ibis.to_sql(q, dialect="duckdb"))) for name, q in queries)
+    partners, reps = definitions.partners, definitions.reps
+    if features is None:
+        return [*definitions.steps, ("partners", partners), ("reps", reps)]
+    partners = _pruned(partners, ("partner_id", "ci", *features, "label"))
+    read = {t.name for t in partners.op().find(ops.UnboundTable)}
+    steps = [(n, q) for n, q in definitions.steps if n == POPULATION or n in read]
+    queries = [*steps, ("partners", partners)]
+    if REP_ROWS in read:
+        queries.append(("reps", reps))
+    return queries
+
+
+def _pruned(query: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """The ``columns`` of ``query`` without the left joins none of them reads.
+
+    The partner query selects its columns from one chain of left joins onto the
+    population, each joined block holding one row per partner and cutoff, so a
+    block no chosen column reads changes no row and can be left out. Any other
+    shape is only narrowed to ``columns``.
+    """
+    project = query.op()
+    chain = getattr(project, "parent", None)
+    if not isinstance(project, ops.Project) or not isinstance(chain, ops.JoinChain):
+        return query.select(*columns)
+    project = project.copy(values={c: project.values[c] for c in columns})
+    used = {
+        f.name
+        for value in project.values.values()
+        for f in value.find(ops.Field)
+        if f.rel == chain
+    }
+    sources = {
+        chain.values[name].rel.identifier
+        for name in used
+        if isinstance(chain.values[name], ops.Field)
+    }
+    if any(link.how != "left" for link in chain.rest):
+        return project.to_expr()
+    kept = tuple(link for link in chain.rest if link.table.identifier in sources)
+    values = {
+        name: value
+        for name, value in chain.values.items()
+        if not isinstance(value, ops.Field)
+        or value.rel.identifier in sources | {chain.first.identifier}
+    }
+    smaller = chain.copy(rest=kept, values=values)
+    return project.replace({chain: smaller}).to_expr()
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,21 +289,28 @@ def _database() -> duckdb.DuckDBPyConnection:
     # draws no bar there either), so there is nothing to switch off.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
+    # hand memory freed by one query back to the system instead of keeping it
+    # cached for the next one: the next query's peak then starts lower
+    con.execute("SET allocator_background_threads = true")
     return con
 
 
 def _run_duckdb(
-    prepared: dict[str, pa.Table], present: tuple[str, ...], config: FeatureConfig
-) -> tuple[pa.Table, pa.Table]:
-    *steps, (_, partner_sql), (_, rep_sql) = compiled_sql(config, present)
+    prepared: dict[str, pa.Table],
+    present: tuple[str, ...],
+    config: FeatureConfig,
+    features: tuple[str, ...] | None,
+) -> tuple[pa.Table, pa.Table | None]:
+    queries = dict(compiled_sql(config, present, features))
+    partner_sql, rep_sql = queries.pop("partners"), queries.pop("reps", None)
     con = _database().cursor()
     try:
         for name, table in prepared.items():
             con.register(f"gm_{name}", table)
-        for name, sql in steps:
+        for name, sql in queries.items():
             con.register(name, con.sql(sql).to_arrow_table())
         partners = con.sql(partner_sql).to_arrow_table()
-        reps = con.sql(rep_sql).to_arrow_table()
+        reps = None if rep_sql is None else con.sql(rep_sql).to_arrow_table()
     finally:
         con.close()
     return partners, reps
@@ -191,15 +321,17 @@ def _run_ibis(
     prepared: dict[str, pa.Table],
     present: tuple[str, ...],
     config: FeatureConfig,
-) -> tuple[pa.Table, pa.Table]:
+    features: tuple[str, ...] | None,
+) -> tuple[pa.Table, pa.Table | None]:
     for name, table in prepared.items():
         _register(backend, f"gm_{name}", table)
-    definitions = define_features(input_tables(("deals", *present)), config)
-    for name, step in definitions.steps:
+    queries = dict(_queries(config, present, features))
+    partners, reps = queries.pop("partners"), queries.pop("reps", None)
+    for name, step in queries.items():
         _register(backend, name, backend.to_pyarrow(step))
-    partners = backend.to_pyarrow(definitions.partners)
-    reps = backend.to_pyarrow(definitions.reps)
-    return partners, reps
+    return backend.to_pyarrow(partners), (
+        None if reps is None else backend.to_pyarrow(reps)
+    )
 
 
 def _register(backend: Any, name: str, table: pa.Table) -> None:
@@ -227,8 +359,14 @@ def _as_of(ci: pa.ChunkedArray, stamps: Sequence[pd.Timestamp]) -> pd.Series:
     return pd.Series(lookup.take(ci.to_numpy().astype(np.int64)), dtype=TIMESTAMP_DTYPE)
 
 
-def _sorted(raw: pa.Table, keys: Sequence[str]) -> pa.Table:
-    return raw.take(pc.sort_indices(raw, [(k, "ascending") for k in keys]))
+def _sorted(raw: pa.Table, keys: Sequence[str]) -> Callable[[str], pa.ChunkedArray]:
+    """A reader of the columns of ``raw`` sorted by ``keys``.
+
+    Each column is taken in order when it is read, so a finish holds one sorted
+    column beside the result rather than a sorted copy of the whole table.
+    """
+    order = pc.sort_indices(raw, [(k, "ascending") for k in keys])
+    return lambda name: raw[name].take(order)
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -243,37 +381,37 @@ def _finish_partners(
     names: list[str],
     prepared: Prepared,
 ) -> pd.DataFrame:
-    raw = _sorted(raw, ["ci", "partner_id"])
+    column = _sorted(raw, ["ci", "partner_id"])
     columns: dict[str, Any] = {
-        "partner_id": prepared.decode("partner", _codes(raw["partner_id"])),
-        "as_of": _as_of(raw["ci"], stamps),
+        "partner_id": prepared.decode("partner", _codes(column("partner_id"))),
+        "as_of": _as_of(column("ci"), stamps),
     }
     for name in names:
         if name == "tier":
-            columns[name] = pd.Series(raw[name].to_pandas()).astype("str")
+            columns[name] = pd.Series(column(name).to_pandas()).astype("str")
         else:
-            columns[name] = _floats(raw[name])
-    columns["label"] = pd.Series(raw["label"].to_pandas()).astype("Int8")
+            columns[name] = _floats(column(name))
+    columns["label"] = pd.Series(column("label").to_pandas()).astype("Int8")
     return pd.DataFrame(columns)
 
 
 def _finish_reps(
     raw: pa.Table, stamps: Sequence[pd.Timestamp], prepared: Prepared
 ) -> pd.DataFrame:
-    raw = _sorted(raw, ["ci", "partner_id", "rep_id"])
+    column = _sorted(raw, ["ci", "partner_id", "rep_id"])
     columns: dict[str, Any] = {
-        "partner_id": prepared.decode("partner", _codes(raw["partner_id"])),
-        "rep_id": prepared.decode("rep", _codes(raw["rep_id"])),
-        "as_of": _as_of(raw["ci"], stamps),
+        "partner_id": prepared.decode("partner", _codes(column("partner_id"))),
+        "rep_id": prepared.decode("rep", _codes(column("rep_id"))),
+        "as_of": _as_of(column("ci"), stamps),
     }
-    for column in raw.column_names:
-        if column in ("partner_id", "rep_id", "ci"):
+    for name in raw.column_names:
+        if name in ("partner_id", "rep_id", "ci"):
             continue
-        if column in REP_COLUMNS_BOOL:
-            values = raw[column].to_numpy(zero_copy_only=False)
-            columns[column] = np.asarray(values).astype("bool")
+        if name in REP_COLUMNS_BOOL:
+            values = column(name).to_numpy(zero_copy_only=False)
+            columns[name] = np.asarray(values).astype("bool")
         else:
-            columns[column] = _floats(raw[column])
+            columns[name] = _floats(column(name))
     return pd.DataFrame(columns)
 
 

@@ -81,6 +81,9 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 """The prepared input tables and their column types, ids still as text."""
 
+CHUNK_ROWS = 4_000_000
+"""Rows of a table prepared at a time (bounds the temporary columns of a slice)."""
+
 ID_COLUMNS: dict[str, str] = {"partner_id": "partner", "rep_id": "rep", "psm_id": "psm"}
 """Id columns and their dictionary; inside the definitions ids are int32 codes."""
 
@@ -128,41 +131,65 @@ def prepare_tables(
         ``cutoffs`` plus one Arrow table per contract table the dataset holds, ids
         replaced by int32 codes into sorted dictionaries (so codes do not depend on
         row order), and those dictionaries.
+
+    Notes
+    -----
+    Tables are prepared in slices of :data:`CHUNK_ROWS` rows, each turned into Arrow
+    and coded at once, so that beside the dataset only the prepared tables and one
+    slice's temporary columns are held, however long the event logs are.
     """
     zone = dataset.timezone
-    frames: dict[str, pd.DataFrame] = {
-        "cutoffs": _cutoff_frame(cutoffs, zone, dataset.extract_time, config)
-    }
-    for name, prepare in _PREPARERS.items():
-        if dataset.has(name):
-            frames[name] = prepare(dataset.tables[name], zone)
+    present = {n: dataset.tables[n] for n in _PREPARERS if dataset.has(n)}
+    ids = _dictionaries(present)
+    cutoff_frame = _cutoff_frame(cutoffs, zone, dataset.extract_time, config)
     tables = {
-        name: pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
-        for name, frame in frames.items()
+        "cutoffs": pa.Table.from_pandas(
+            cutoff_frame, schema=SCHEMAS["cutoffs"], preserve_index=False
+        )
     }
-    return _encode_ids(tables)
+    for name, frame in present.items():
+        parts = [
+            _coded_slice(
+                _PREPARERS[name](frame.iloc[i : i + CHUNK_ROWS], zone), name, ids
+            )
+            for i in range(0, len(frame), CHUNK_ROWS)
+        ]
+        tables[name] = pa.concat_tables(parts) if parts else _empty(name)
+    return Prepared(tables=tables, ids=ids)
 
 
-def _encode_ids(tables: dict[str, pa.Table]) -> Prepared:
-    """Replace id columns by int32 codes into one sorted dictionary per id kind."""
+def _empty(name: str) -> pa.Table:
+    return coded_schema(name).empty_table()
+
+
+def _dictionaries(frames: dict[str, pd.DataFrame]) -> dict[str, pa.Array]:
+    """One sorted dictionary of the ids of each kind found in ``frames``."""
     ids: dict[str, pa.Array] = {}
     for column, kind in ID_COLUMNS.items():
-        parts = [t[column] for t in tables.values() if column in t.column_names]
+        parts = [
+            pc.unique(pa.array(frame[column], from_pandas=True)).cast(pa.string())
+            for frame in frames.values()
+            if column in frame.columns
+        ]
         if not parts:
             ids[kind] = pa.array([], pa.string())
             continue
-        chunks = [c for part in parts for c in part.chunks]
-        values = pc.unique(pa.chunked_array(chunks, pa.string())).drop_null()
+        values = pc.unique(pa.concat_arrays(parts)).drop_null()
         ids[kind] = values.take(pc.sort_indices(values))
-    coded = {}
-    for name, table in tables.items():
-        for column, kind in ID_COLUMNS.items():
-            if column in table.column_names:
-                codes = pc.index_in(table[column], value_set=ids[kind]).cast(pa.int32())
-                index = table.column_names.index(column)
-                table = table.set_column(index, column, codes)
-        coded[name] = table
-    return Prepared(tables=coded, ids=ids)
+    return ids
+
+
+def _coded_slice(frame: pd.DataFrame, name: str, ids: dict[str, pa.Array]) -> pa.Table:
+    """A prepared slice as Arrow with :func:`coded_schema`, ids as dictionary codes."""
+    arrays = []
+    for f in SCHEMAS[name]:
+        if f.name in ID_COLUMNS:
+            values = pa.array(frame[f.name], type=pa.string(), from_pandas=True)
+            codes = pc.index_in(values, value_set=ids[ID_COLUMNS[f.name]])
+            arrays.append(codes.cast(pa.int32()))
+        else:
+            arrays.append(pa.array(frame[f.name], type=f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=coded_schema(name))
 
 
 def _cutoff_frame(
