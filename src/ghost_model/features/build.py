@@ -31,7 +31,7 @@ from ghost_model.features.definitions import (
     define_features,
     input_tables,
 )
-from ghost_model.features.prepare import Prepared, prepare_tables
+from ghost_model.features.prepare import Prepared, coded_schema, prepare_tables
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def _run_ibis(
     features: tuple[str, ...] | None,
 ) -> tuple[pa.Table, pa.Table | None]:
     for name, table in prepared.items():
-        _register(backend, f"gm_{name}", table)
+        _register(backend, f"gm_{name}", table.cast(coded_schema(name)))
     queries = dict(_queries(config, present, features))
     partners, reps = queries.pop("partners"), queries.pop("reps", None)
     for name, step in queries.items():

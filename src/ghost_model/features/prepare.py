@@ -154,7 +154,11 @@ def prepare_tables(
             )
             for i in range(0, len(frame), CHUNK_ROWS)
         ]
-        tables[name] = pa.concat_tables(parts) if parts else _empty(name)
+        tables[name] = (
+            pa.concat_tables(parts, promote_options="permissive")
+            if parts
+            else _empty(name)
+        )
     return Prepared(tables=tables, ids=ids)
 
 
@@ -180,16 +184,32 @@ def _dictionaries(frames: dict[str, pd.DataFrame]) -> dict[str, pa.Array]:
 
 
 def _coded_slice(frame: pd.DataFrame, name: str, ids: dict[str, pa.Array]) -> pa.Table:
-    """A prepared slice as Arrow with :func:`coded_schema`, ids as dictionary codes."""
+    """A prepared slice as Arrow, ids as dictionary codes.
+
+    Text the dataset already holds as Arrow (pandas' default ``str``) is passed on
+    as it is, a view of the dataset's own buffers instead of a copy; its type may
+    then be ``large_string`` where :func:`coded_schema` says ``string``, which is
+    the same text to DuckDB (other backends get :func:`coded_schema` exactly).
+    """
     arrays = []
     for f in SCHEMAS[name]:
         if f.name in ID_COLUMNS:
             values = pa.array(frame[f.name], type=pa.string(), from_pandas=True)
             codes = pc.index_in(values, value_set=ids[ID_COLUMNS[f.name]])
             arrays.append(codes.cast(pa.int32()))
+        elif pa.types.is_string(f.type):
+            arrays.append(_text_array(frame[f.name]))
         else:
             arrays.append(pa.array(frame[f.name], type=f.type, from_pandas=True))
-    return pa.Table.from_arrays(arrays, schema=coded_schema(name))
+    return pa.Table.from_arrays(arrays, names=SCHEMAS[name].names)
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """Text as Arrow, without a copy when pandas holds it as Arrow already."""
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_large_string(array.type) or pa.types.is_string(array.type):
+        return array
+    return array.cast(pa.string())
 
 
 def _cutoff_frame(
