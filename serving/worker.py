@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import multiprocessing
 import os
@@ -92,15 +93,18 @@ class LiveWorker:
                 sent: ServiceState | None = slim(state)
             else:
                 sent = None
-            future = pool.submit(task, scorer, sent, self.sent_number, request)
             try:
+                # a pool whose child died while idle refuses the task right here
+                future = pool.submit(task, scorer, sent, self.sent_number, request)
+                waiting = asyncio.wrap_future(future)
                 # Shielded: a task the child has started runs to its end (its
                 # result is dropped); one still queued is cancelled below.
-                result: dict[str, Any] = await asyncio.shield(
-                    asyncio.wrap_future(future)
-                )
+                result: dict[str, Any] = await asyncio.shield(waiting)
             except asyncio.CancelledError:
                 future.cancel()
+                waiting.add_done_callback(
+                    functools.partial(self.settle_abandoned, pool)
+                )
                 raise
             except StateNotHeldError:
                 self.sent = None  # send the state again with the same task
@@ -116,6 +120,22 @@ class LiveWorker:
                     "next request"
                 ) from exc
             return result
+
+    def settle_abandoned(
+        self,
+        pool: concurrent.futures.ProcessPoolExecutor,
+        waiting: asyncio.Future[dict[str, Any]],
+    ) -> None:
+        """Read the outcome of a task nobody awaits any more.
+
+        Its error (a contract error quoting posted values, say) would otherwise be
+        logged by asyncio as never retrieved, with its traceback; a lost child is
+        noted so the next task starts a new one.
+        """
+        if waiting.cancelled():
+            return
+        if isinstance(waiting.exception(), BrokenProcessPool) and self.pool is pool:
+            self.close()
 
     def close(self) -> None:
         """Stop the child once its current task ends; queued tasks are cancelled."""

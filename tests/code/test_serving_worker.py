@@ -93,6 +93,12 @@ def mark_then_score(state: ServiceState, body: ActivityRequest) -> dict[str, Any
     return where_scored(state, body)
 
 
+def sleep_then_refuse(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
+    """Scorer: busy for a second, then a refusal quoting a posted value."""
+    time.sleep(1.0)
+    raise RequestFieldError.about("body.tables", "value 'secret-posted-value'")
+
+
 def die(state: ServiceState, body: ActivityRequest) -> dict[str, Any]:
     """Scorer: the process ends abruptly."""
     os._exit(3)
@@ -194,6 +200,47 @@ def test_drop_cancelled_task_that_carried_new_state(
         "queued-0",
         "queued-1",
     ]
+
+
+def test_score_after_idle_child_death_noticed(worker: LiveWorker) -> None:
+    """Check that a child that died while idle, and whose pool has already noticed
+    (it then refuses new tasks), is replaced for the next request."""
+    state = state_of("1")
+    first = asyncio.run(worker.score(where_scored, state, request()))
+    os.kill(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    # the pool's manager thread marks it broken shortly after the child dies
+    while not getattr(worker.pool, "_broken", False) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    answer = asyncio.run(worker.score(where_scored, state, request()))
+
+    assert answer["pid"] != first["pid"]
+    assert answer["version"] == "1"
+
+
+def test_keep_error_of_abandoned_task_out_of_log(
+    worker: LiveWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that a task whose client left, and which then fails in the child,
+    leaves no traceback (with the posted values it quotes) in the log."""
+    import gc
+
+    state = state_of("1")
+
+    async def scenario() -> None:
+        await worker.score(where_scored, state, request())  # child started
+        task = asyncio.create_task(worker.score(sleep_then_refuse, state, request()))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.sleep(2.0)  # the child finishes the abandoned task
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(scenario())
+        gc.collect()
+
+    assert "secret-posted-value" not in caplog.text
+    assert "never retrieved" not in caplog.text
 
 
 def test_stop_waits_for_child_exit(worker: LiveWorker) -> None:
