@@ -145,14 +145,15 @@ def check_timezone(name: str, source: str) -> str:
         f"{source}: timezone {name!r} is not an IANA time zone name "
         "(e.g. 'UTC', 'Asia/Tokyo', 'Europe/London')"
     )
-    if name in NOT_PLACE_ZONES or name.startswith("right/"):
+    if name.removeprefix("posix/") in NOT_PLACE_ZONES or name.startswith("right/"):
         raise DataContractError(
             f"{message}; {name!r} is not the time of a place (it depends on the "
             "machine or counts leap seconds)"
         )
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        # OSError: a folder of the zone database ('Asia'), not a zone
         raise DataContractError(message) from exc
     return name
 

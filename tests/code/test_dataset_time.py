@@ -43,7 +43,9 @@ def test_compute_cutoff_on_fall_back_day_is_local_midnight() -> None:
     assert cutoff == pd.Timestamp("2024-11-03 04:00", tz="UTC")
 
 
-@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "right/UTC"])
+@pytest.mark.parametrize(
+    "name", ["localtime", "Factory", "posix/Factory", "posixrules", "right/UTC"]
+)
 def test_refuse_timezone_that_is_not_a_place(name: str) -> None:
     """Check that zone-database names that are no place's time are refused."""
     raw = {"timezone": name, "extract_time": "2024-03-01"}
@@ -60,3 +62,14 @@ def test_accept_timezone_of_a_place(name: str) -> None:
     """Check that ordinary zone names, links included, are accepted."""
     raw = {"timezone": name, "extract_time": "2024-03-01"}
     assert DatasetConfig.from_mapping(raw, "data/dataset.yaml").timezone == name
+
+
+@pytest.mark.parametrize("name", ["Asia", "Etc", "America/Argentina"])
+def test_refuse_timezone_that_is_a_folder(name: str) -> None:
+    """Check that a folder of the zone database is refused as not a zone."""
+    raw = {"timezone": name, "extract_time": "2024-03-01"}
+    with pytest.raises(
+        DataContractError,
+        match=rf"dataset\.yaml: timezone '{name}' is not an IANA time zone name",
+    ):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")
