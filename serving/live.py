@@ -249,7 +249,7 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
     """
     value = parse_as_of(text)
     if not isinstance(value, dt.datetime):
-        return value
+        return _in_range(value, text)
     if value.tzinfo is not None and timezone is not None:
         try:
             value = value.astimezone(ZoneInfo(timezone))
@@ -259,7 +259,22 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
                 f"{text!r} is outside the calendar once read in {timezone}; "
                 "send a date or a timestamp between years 1 and 9999 there",
             ) from exc
-    return value.date()
+    return _in_range(value.date(), text)
+
+
+LATEST_AS_OF = dt.date(9998, 12, 31)
+"""The last cutoff day the feature pipeline accepts (its label window must end
+inside the calendar)."""
+
+
+def _in_range(day: dt.date, text: str) -> dt.date:
+    if day > LATEST_AS_OF:
+        raise RequestFieldError.about(
+            "body.as_of",
+            f"{text!r} is after {LATEST_AS_OF.isoformat()}, the last day a cutoff "
+            "may be",
+        )
+    return day
 
 
 def check_single_partner(request: ActivityRequest) -> None:

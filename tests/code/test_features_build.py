@@ -132,6 +132,13 @@ def test_build_feature_table_cutoff_not_midnight_raises() -> None:
         build_feature_table(dataset, [pd.Timestamp("2023-03-01 00:00", tz="UTC")])
 
 
+def test_build_feature_table_cutoff_too_late_for_label_window_raises() -> None:
+    """Check that a cutoff whose label window would pass year 9999 is refused."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match="on or before 9998-12-31"):
+        build_feature_table(dataset, ["9999-12-31"])
+
+
 def test_build_feature_table_unknown_backend_raises() -> None:
     """Check that an unknown backend name is refused."""
     dataset = random_dataset(partners=3, days=100, seed=1)

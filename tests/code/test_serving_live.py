@@ -43,6 +43,15 @@ def test_resolve_day_outside_calendar_raises_field_error(as_of: str, zone: str) 
         resolve_day(as_of, zone)
 
 
+@pytest.mark.parametrize(
+    "as_of", ["9999-12-31", "9999-10-05", "9999-06-01T12:00:00-07:00"]
+)
+def test_resolve_day_too_late_for_label_window_raises_field_error(as_of: str) -> None:
+    """Check that a day whose label window passes year 9999 is a 422 on as_of."""
+    with pytest.raises(RequestFieldError, match=r"body\.as_of: .* the last day"):
+        resolve_day(as_of, "America/Los_Angeles")
+
+
 def test_resolve_day_timestamp_read_in_dataset_zone() -> None:
     """Check that a timestamp's day is its day in the dataset's zone."""
     assert resolve_day("2024-11-30T20:00:00+00:00", "Asia/Tokyo").isoformat() == (

@@ -9,6 +9,7 @@ become integer comparisons that every backend evaluates the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import numpy as np
@@ -55,6 +56,11 @@ def monthly_cutoffs(
     return [cutoff_instant(day, zone) for day in days]
 
 
+LATEST_CUTOFF_DAY = dt.date(9998, 12, 31)
+"""The last day a cutoff may be: a label window of up to a year after it still ends
+before the calendar does (local times past year 9999 cannot be computed)."""
+
+
 def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Timestamp]:
     """Sorted, distinct UTC cutoffs; naive values are dates in ``timezone``.
 
@@ -69,6 +75,12 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
         local = stamp.tz_convert(timezone)
         # the day's start, not local.normalize(): where the clocks go forward at
         # midnight the day starts at the first time after the gap
+        if local.date() > LATEST_CUTOFF_DAY:
+            raise ConfigError(
+                f"cutoff {value!r} is {local.date().isoformat()} in the dataset's "
+                f"zone; cutoffs must be on or before {LATEST_CUTOFF_DAY.isoformat()} "
+                "(the label window after a cutoff has to end inside the calendar)"
+            )
         if stamp != cutoff_instant(local.date(), timezone):
             raise ConfigError(
                 f"cutoff {value!r} is {local.isoformat()} in the dataset's zone "
