@@ -119,6 +119,21 @@ def test_validate_deals_unparseable_timestamp_raises(tmp_path: Path) -> None:
         load_dataset(folder)
 
 
+@pytest.mark.parametrize("word", ["now", "today", " Today "])
+def test_validate_deals_clock_word_as_timestamp_raises(
+    tmp_path: Path, word: str
+) -> None:
+    """Check that words pandas reads as the current time are not timestamps."""
+    folder = write_dataset(tmp_path, {"deals": deals_csv(f"D1,P1,{word},R1,,open,")})
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv row 1 \(line 2\), column 'registered_at', "
+        r"value .*: not an ISO 8601 timestamp",
+    ):
+        load_dataset(folder)
+
+
 def test_validate_deals_unknown_outcome_raises(tmp_path: Path) -> None:
     """Check that an outcome outside won/lost/open is a violation."""
     folder = write_dataset(

@@ -271,7 +271,14 @@ def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
     return parsed
 
 
+_CLOCK_WORDS = ("now", "today")
+"""Words pandas reads as the machine's current time; no export means that."""
+
+
 def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
+    clock = text.str.strip().str.lower().isin(_CLOCK_WORDS)
+    if clock.any():
+        text = text.mask(clock)
     parsed = pd.to_datetime(text, format="ISO8601", utc=utc, errors="coerce")
     return parsed.dt.as_unit("us")
 
