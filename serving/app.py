@@ -47,6 +47,7 @@ from serving.live import (
     warm_live_path,
 )
 from serving.middleware import (
+    INTERNAL_ERROR,
     BodyLimitMiddleware,
     ModelVersionMiddleware,
     UnexpectedErrorMiddleware,
@@ -482,8 +483,7 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
-    body = error_body("internal error; the service log has the details")
-    return Response(body, status_code=500, media_type=JSON)
+    return Response(error_body(INTERNAL_ERROR), status_code=500, media_type=JSON)
 
 
 def describe_error(error: Any) -> dict[str, str]:

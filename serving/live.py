@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from ghost_model.contract import LATEST_CUTOFF_DAY
 from ghost_model.errors import ConfigError, DataContractError
 from serving.errors import RequestFieldError
 from serving.schemas import ActivityRequest, parse_as_of
@@ -262,17 +263,12 @@ def resolve_day(text: str, timezone: str | None) -> dt.date:
     return _in_range(value.date(), text)
 
 
-LATEST_AS_OF = dt.date(9998, 12, 31)
-"""The last cutoff day the feature pipeline accepts (its label window must end
-inside the calendar)."""
-
-
 def _in_range(day: dt.date, text: str) -> dt.date:
-    if day > LATEST_AS_OF:
+    if day > LATEST_CUTOFF_DAY:
         raise RequestFieldError.about(
             "body.as_of",
-            f"{text!r} is after {LATEST_AS_OF.isoformat()}, the last day a cutoff "
-            "may be",
+            f"{text!r} is after {LATEST_CUTOFF_DAY.isoformat()}, the last day a "
+            "cutoff may be",
         )
     return day
 

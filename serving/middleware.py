@@ -21,6 +21,9 @@ from serving.state import StateHolder, dumps
 
 log = logging.getLogger(__name__)
 
+INTERNAL_ERROR = "internal error; the service log has the details"
+"""What a 500 says; the log has the exception."""
+
 VERSION_HEADER = b"x-model-version"
 STATE_SCOPE_KEY = "ghost_model.state"
 """Where a request keeps the state it started with (read by the routes)."""
@@ -76,19 +79,7 @@ class BodyLimitMiddleware:
 
     async def refuse(self, send: Send) -> None:
         """Send the JSON 413 without reading the body."""
-        body = dumps({"detail": too_large_message(self.max_bytes), "errors": []})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, too_large_message(self.max_bytes), close=True)
 
 
 class UnexpectedErrorMiddleware:
@@ -126,23 +117,25 @@ class UnexpectedErrorMiddleware:
                 type(exc).__name__,
                 exc_info=exc,
             )
-            body = dumps(
-                {
-                    "detail": "internal error; the service log has the details",
-                    "errors": [],
-                }
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, 500, INTERNAL_ERROR)
+
+
+async def send_error(
+    send: Send, status: int, detail: str, *, close: bool = False
+) -> None:
+    """Send a JSON error answer (``{detail, errors: []}``) straight to the server.
+
+    ``close`` asks the client to close the connection (after a body left unread).
+    """
+    body = dumps({"detail": detail, "errors": []})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def declared_length(scope: Scope) -> int | None:

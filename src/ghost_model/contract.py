@@ -14,6 +14,7 @@ After loading, every table has its canonical dtypes:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +37,10 @@ DIRECTIONS = frozenset({"inbound", "outbound"})
 INTERACTION_KINDS = frozenset({"question", "consultation", "report", "other"})
 
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
+
+LATEST_CUTOFF_DAY = dt.date(9998, 12, 31)
+"""The last day a cutoff may be: a label window of up to a year after it still ends
+before the calendar does (local times past year 9999 cannot be computed)."""
 
 
 @dataclass(frozen=True)

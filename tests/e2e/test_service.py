@@ -167,17 +167,26 @@ def service_settings(**changes: Any) -> Settings:
     return Settings.model_validate(values)
 
 
-@pytest.fixture(scope="module")
-def service(serve_on_loopback: ServeOnLoopback) -> Iterator[Service]:
-    """A running service on stand-ins, ready."""
+def stand_in_app(
+    live_scorer: Callable[[ServiceState, ActivityRequest], dict[str, Any]],
+    **settings: Any,
+) -> tuple[FastAPI, StandInRegistry]:
+    """The service on a stand-in registry, scoring live in threads of its own."""
     registry = StandInRegistry()
     app = create_app(
-        service_settings(),
+        service_settings(**settings),
         loader=registry.load,
-        live_scorer=stand_in_live,
+        live_scorer=live_scorer,
         settle_gc=False,
         live_process=False,
     )
+    return app, registry
+
+
+@pytest.fixture(scope="module")
+def service(serve_on_loopback: ServeOnLoopback) -> Iterator[Service]:
+    """A running service on stand-ins, ready."""
+    app, registry = stand_in_app(stand_in_live)
     with serve_on_loopback(app) as url:
         running_service = Service(url, registry)
         with running_service.client() as client:
@@ -368,14 +377,7 @@ def test_refuse_live_scoring_beyond_waiting_limit() -> None:
         release.wait(timeout=10)
         return stand_in_live(state, request)
 
-    registry = StandInRegistry()
-    app = create_app(
-        service_settings(max_live_waiting=2),
-        loader=registry.load,
-        live_scorer=slow_live,
-        settle_gc=False,
-        live_process=False,
-    )
+    app, registry = stand_in_app(slow_live, max_live_waiting=2)
     app.state.holder.swap(registry.load(app.state.settings))
     body = {
         "partner_id": "P001",
@@ -416,14 +418,7 @@ def test_free_live_place_when_client_leaves() -> None:
         release.wait(timeout=10)
         return stand_in_live(state, request)
 
-    registry = StandInRegistry()
-    app = create_app(
-        service_settings(max_live_waiting=3),
-        loader=registry.load,
-        live_scorer=slow_live,
-        settle_gc=False,
-        live_process=False,
-    )
+    app, registry = stand_in_app(slow_live, max_live_waiting=3)
     app.state.holder.swap(registry.load(app.state.settings))
 
     async def call(partner_id: str, leave: asyncio.Event) -> list[dict[str, Any]]:
@@ -619,14 +614,7 @@ def test_answer_unexpected_error_as_json_500_logged_once(
     def broken_live(state: ServiceState, request: ActivityRequest) -> dict[str, Any]:
         raise RuntimeError("a bug in live scoring")
 
-    registry = StandInRegistry()
-    app = create_app(
-        service_settings(),
-        loader=registry.load,
-        live_scorer=broken_live,
-        settle_gc=False,
-        live_process=False,
-    )
+    app, registry = stand_in_app(broken_live)
     body = {
         "partner_id": "P001",
         "as_of": AS_OF,

@@ -9,12 +9,12 @@ become integer comparisons that every backend evaluates the same way.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from ghost_model.contract import LATEST_CUTOFF_DAY
 from ghost_model.dataset import Dataset, cutoff_instant
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
@@ -54,11 +54,6 @@ def monthly_cutoffs(
         first + pd.Timedelta(days=1), last, freq=_FREQ_OFFSETS[config.frequency]
     )
     return [cutoff_instant(day, zone) for day in days]
-
-
-LATEST_CUTOFF_DAY = dt.date(9998, 12, 31)
-"""The last day a cutoff may be: a label window of up to a year after it still ends
-before the calendar does (local times past year 9999 cannot be computed)."""
 
 
 def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Timestamp]:

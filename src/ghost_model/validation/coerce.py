@@ -271,12 +271,12 @@ def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
     return parsed
 
 
-_CLOCK_WORDS = ("now", "today")
+_CLOCK_WORD = r"(?i)^\s*(now|today)\s*$"
 """Words pandas reads as the machine's current time; no export means that."""
 
 
 def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
-    clock = text.str.strip().str.lower().isin(_CLOCK_WORDS)
+    clock = matches(text, _CLOCK_WORD)
     if clock.any():
         text = text.mask(clock)
     parsed = pd.to_datetime(text, format="ISO8601", utc=utc, errors="coerce")
