@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +36,10 @@ def configure_logging(verbose: bool) -> None:
     )
     for noisy in ("py4j", "alembic", "mlflow", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the commands log their own steps; MLflow's bar for each artifact download
+    # (a model load) only adds lines. MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=true
+    # in the environment brings it back.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:

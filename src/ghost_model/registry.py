@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,8 @@ SCORE_TAG = "backtest_pr_auc_mean"
 RERUN_VERSION_TAG = "champion_rerun_version"
 RERUN_SCORE_TAG = "champion_rerun_pr_auc_mean"
 PREVIOUS_TAG = "previous_champion"
+MODEL_CODE = Path(__file__).with_name("mlflow_entry.py")
+"""The file MLflow runs to rebuild a logged model (:mod:`ghost_model.mlflow_entry`)."""
 PIP_REQUIREMENTS = [
     "lightgbm==4.7.0",
     "numpy==2.4.6",
@@ -103,36 +104,34 @@ def ensure_experiment(settings: Settings, client: MlflowClient) -> str:
 # the MLflow model ------------------------------------------------------------------
 
 
-# MLflow warns at class creation when ``predict`` has no type hints; the logged
-# signature describes the input instead, so that warning is expected here.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Add type hints", category=UserWarning)
+class PartnerRiskPyfunc(PythonModel):
+    """The MLflow face of a :class:`PartnerRiskModel` saved as plain files."""
 
-    class PartnerRiskPyfunc(PythonModel):
-        """The MLflow face of a :class:`PartnerRiskModel` saved as plain files."""
+    model: PartnerRiskModel
 
-        model: PartnerRiskModel
+    def load_context(self, context: Any) -> None:
+        """Read the model from the logged ``model`` artifact folder."""
+        self.model = PartnerRiskModel.load(Path(context.artifacts["model"]))
 
-        def load_context(self, context: Any) -> None:
-            """Read the model from the logged ``model`` artifact folder."""
-            self.model = PartnerRiskModel.load(Path(context.artifacts["model"]))
+    def predict(
+        self,
+        context: Any,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Calibrated probability and raw log-odds for each input row.
 
-        def predict(  # type: ignore[no-untyped-def]
-            self, context, model_input, params=None
-        ) -> pd.DataFrame:
-            """Calibrated probability and raw log-odds for each input row.
-
-            The inputs carry no type hints on purpose: MLflow would read them as a
-            schema; the logged signature describes the input instead.
-            """
-            frame = pd.DataFrame(model_input)
-            return pd.DataFrame(
-                {
-                    "probability": self.model.predict_proba(frame),
-                    "raw_score": self.model.predict_raw(frame),
-                },
-                index=frame.index,
-            )
+        MLflow infers no schema from a ``pd.DataFrame`` hint; the logged signature
+        describes (and checks) the input columns.
+        """
+        frame = pd.DataFrame(model_input)
+        return pd.DataFrame(
+            {
+                "probability": self.model.predict_proba(frame),
+                "raw_score": self.model.predict_raw(frame),
+            },
+            index=frame.index,
+        )
 
 
 def model_signature(model: PartnerRiskModel, example: pd.DataFrame) -> Any:
@@ -313,7 +312,7 @@ def log_model(
         local = Path(tmp) / MODEL_ARTIFACT
         mlflow.pyfunc.save_model(
             path=str(local),
-            python_model=PartnerRiskPyfunc(),
+            python_model=str(MODEL_CODE),
             artifacts={"model": str(saved)},
             signature=model_signature(model, example),
             input_example=signature_input(model, example.head(3)),

@@ -147,9 +147,16 @@ def url(trained: Trained, serve_on_loopback: ServeOnLoopback) -> Iterator[str]:
         yield base
 
 
+LIVE_TIMEOUT_S = 300
+"""How long a test waits for an answer. The first live score starts the scoring
+process (spawned, at nice +10) and compiles the feature queries: on a 2-core machine
+busy with other jobs that took more than 60 s once."""
+
+
 @pytest.fixture
 def api(url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as c:
+    headers = {"X-API-Key": API_KEY}
+    with httpx.Client(base_url=url, headers=headers, timeout=LIVE_TIMEOUT_S) as c:
         yield c
 
 
