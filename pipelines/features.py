@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument(
         "--as-of",
-        help="one cutoff: a date (midnight in the dataset's zone), YYYY-MM-DD",
+        help="one cutoff: a date (midnight in the dataset's zone), YYYY-MM-DD; "
+        "as_of is written as that midnight with the zone's offset",
     )
     when.add_argument(
         "--cutoffs",
@@ -72,11 +73,14 @@ def run(args: argparse.Namespace) -> int:
             config.lookback_days,
         )
 
+    # the same instants, shown as the local midnights the cutoffs were asked as
+    local = table.frame["as_of"].dt.tz_convert(dataset.timezone)
+    frame = table.frame.assign(as_of=local)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
-        table.frame.to_parquet(args.out, index=False)
+        frame.to_parquet(args.out, index=False)
     else:
-        table.frame.to_csv(args.out, index=False)
+        frame.to_csv(args.out, index=False)
     log.info(
         "wrote %s: %d rows, %d features, %d cutoffs, %d labeled rows%s",
         args.out,

@@ -215,7 +215,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the job on every dataset present; write the results page; 0 on success."""
+    """Run the job on every dataset present; write the results page.
+
+    Returns 0 on success, 1 when none of the datasets was found (nothing ran).
+    """
     from ghost_model.settings import Settings
 
     out_root = args.out_dir or Settings().home / "real"
@@ -228,8 +231,9 @@ def run(args: argparse.Namespace) -> int:
         folder = args.data_root / spec.name
         if not folder.is_dir():
             print(
-                f"real-demo: skipping {spec.name}: {folder} not found "
-                "(put the public data there, see docs/real-data.md)"
+                f"real-demo: skipping {spec.name}: {folder} not found (the files "
+                f"{spec.mapping} reads go there; see docs/real-data.md)",
+                file=sys.stderr,
             )
             continue
         result = run_job(spec.mapping, folder, out_root / spec.name, options)
@@ -237,8 +241,11 @@ def run(args: argparse.Namespace) -> int:
         for path in result.paths:
             print(path)
     if not results:
-        print(f"real-demo: no known dataset under {args.data_root}; nothing to do")
-        return 0
+        print(
+            f"real-demo: no known dataset under {args.data_root}; nothing ran",
+            file=sys.stderr,
+        )
+        return 1
     if not args.no_docs:
         print(write_results_page(results, args.docs))
     return 0
@@ -760,6 +767,19 @@ The product's whole job — column mapping, validation, point-in-time features, 
 rolling-origin backtest against the baselines, the final model, explained scores and
 the HTML report — run on public exports instead of the synthetic ecosystem. The
 mappings are in `examples/mappings/`; outputs go to `var/real/<dataset>/`.
+
+**Where the data goes.** `make real-demo` reads `../shared/data/<dataset>/` beside the
+repository (`python -m pipelines.real_demo --data-root DIR` reads `DIR/<dataset>/`);
+each mapping's YAML names the files it reads. Online Retail II
+(`online-retail-ii/`): `online_retail_II_2009-2010.parquet`, sheet "Year 2009-2010"
+of UCI's `online_retail_II.xlsx` with its columns as they are (`Invoice`, `StockCode`,
+`Description`, `Quantity`, `InvoiceDate` as text `YYYY-MM-DD HH:MM:SS`, `Price`,
+`Customer ID`, `Country`), and `online_retail_2010-2011.parquet`, UCI's "Online
+Retail" (dataset 352) with its own column names (`InvoiceNo`, `UnitPrice`,
+`CustomerID`, the rest alike). CRM Sales Opportunities
+(`crm-sales-opportunities/`): Maven Analytics' `sales_pipeline.csv` and
+`accounts.csv` as downloaded. Without any of them the command says what it skipped
+and exits with status 1.
 """
 
 CANNOT_SHOW = {

@@ -446,7 +446,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_field_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestFieldError)
-    body = error_body(f"invalid request: {exc.message}", exc.errors)
+    # a 409 is a valid request the loaded snapshot cannot answer, not a bad one
+    conflict = exc.status == 409
+    kind = "conflicts with the loaded snapshot" if conflict else "invalid request"
+    body = error_body(f"{kind}: {exc.message}", exc.errors)
     return Response(body, status_code=exc.status, media_type=JSON)
 
 

@@ -311,12 +311,12 @@ class PartnerRiskModel:
                 "since the first and since the last deal), fitted on the training rows."
             ),
             template_en=(
-                f"Judging by its deal rhythm so far, the chance of no new deal in the "
-                f"next {days} days is {field}"
+                f"Deal rhythm alone (the pace of its past deals, no other signal): "
+                f"{field} chance of no new deal in the next {days} days"
             ),
             template_ja=(
-                f"これまでの案件登録のペースから見て、今後{days}日間に新規案件が出ない"
-                f"見込み: {field}"
+                f"過去の案件登録ペースだけで見た場合（他の兆候は含まず）、今後{days}日間に"
+                f"新規案件が出ない見込み: {field}"
             ),
         )
         return {DEAL_RHYTHM_FEATURE: spec}

@@ -43,8 +43,9 @@ TEXT: dict[str, dict[str, str]] = {
         "title": "Partner silence risk",
         "intro": (
             "For every active partner, the probability that it registers no new deal "
-            "in the next {horizon} days, from a gradient-boosted tree model "
-            "(LightGBM) on the activity we record: deals, questions, portal views, "
+            "in the next {horizon} days, from gradient-boosted trees (LightGBM) "
+            "blended with a logistic regression, on the activity we record: deals, "
+            "questions, portal views, "
             "rep rosters and partner-manager assignments. Probabilities are "
             "calibrated: of 100 partners at 40%, about 40 go silent."
         ),
@@ -108,7 +109,8 @@ TEXT: dict[str, dict[str, str]] = {
             "稼働中の各パートナーについて、今後{horizon}日間に新規案件の登録が"
             "1件もない確率を示します。案件・問い合わせ・ポータル閲覧・営業担当者の"
             "在籍・PSMの担当状況といった記録済みの活動データから、勾配ブースティング木"
-            "（LightGBM）で推定しています。確率は較正済みで、40%と出た100社のうち"
+            "（LightGBM）とロジスティック回帰を組み合わせたモデルで推定しています。"
+            "確率は較正済みで、40%と出た100社のうち"
             "約40社が実際に沈黙します。"
         ),
         "model": "モデル",
@@ -222,7 +224,10 @@ METRIC_NAMES: dict[str, dict[str, str]] = {
 }
 
 METHOD_NAMES: dict[str, dict[str, str]] = {
-    "model": {"en": "This model (LightGBM)", "ja": "本モデル（LightGBM）"},
+    "model": {
+        "en": "This model (LightGBM + logistic regression)",
+        "ja": "本モデル（LightGBM＋ロジスティック回帰）",
+    },
     "days_since_last_deal": {
         "en": "Days since the last deal",
         "ja": "最終案件登録からの日数",

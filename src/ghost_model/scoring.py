@@ -463,7 +463,10 @@ def write_scores(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        scores_frame(records).to_csv(path, index=False, encoding="utf-8-sig")
+        # six significant digits: readable in a spreadsheet, and the same file from
+        # the same model and data (DuckDB's parallel float sums vary in the 16th)
+        frame = scores_frame(records)
+        frame.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
     elif suffix == ".json":
         path.write_bytes(orjson.dumps(list(records), option=orjson.OPT_INDENT_2))
     else:

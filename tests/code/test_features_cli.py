@@ -59,6 +59,21 @@ def test_run_features_as_of_before_data_warns_no_rows(
     assert "no partner is scored at the requested cutoffs" in caplog.text
 
 
+def test_run_features_writes_as_of_as_local_midnight(
+    small_dataset_dir: Path, tmp_path: Path
+) -> None:
+    """Check that as_of is the asked date's midnight in the dataset's zone."""
+    from pipelines.cli import main
+
+    out = tmp_path / "features.csv"
+    args = ["--data", str(small_dataset_dir), "--as-of", "2024-01-01"]
+    assert main(["features", *args, "--out", str(out)]) == 0
+
+    written = pd.read_csv(out)
+    assert len(written) > 0
+    assert set(written["as_of"]) == {"2024-01-01 00:00:00+09:00"}
+
+
 def test_parse_as_of_date_not_a_date_raises_config_error() -> None:
     """Check that the shared date parser names the option and the format."""
     with pytest.raises(ConfigError, match=r"--date 'soon': expected a date YYYY"):

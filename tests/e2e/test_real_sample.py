@@ -108,11 +108,14 @@ def test_write_results_page_sample_cites_and_links(
 def test_main_without_data_skips_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Check that a missing data root skips every dataset and still exits 0."""
+    """Check that a missing data root skips every dataset, says so and exits 1."""
     status = main(
         ["--data-root", str(tmp_path / "none"), "--out-dir", str(tmp_path / "out")]
     )
 
-    assert status == 0
-    assert "skipping online-retail-ii" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "skipping online-retail-ii" in err
+    assert "online-retail-ii.yaml reads go there" in err
+    assert "nothing ran" in err
     assert not (tmp_path / "out").exists()

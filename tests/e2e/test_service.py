@@ -500,7 +500,9 @@ def test_refuse_as_of_off_snapshot_day(api: httpx.Client) -> None:
         "/v1/scores", json={"partner_ids": ["P001"], "as_of": "2024-11-01"}
     )
     assert answer.status_code == 409
-    assert "snapshot holds scores as of 2024-12-01" in answer.json()["detail"]
+    detail = answer.json()["detail"]
+    assert detail.startswith("conflicts with the loaded snapshot: body.as_of:")
+    assert "snapshot holds scores as of 2024-12-01" in detail
 
 
 @pytest.mark.parametrize(

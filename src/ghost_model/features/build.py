@@ -138,10 +138,11 @@ def build_feature_table(
         reps = _rep_schema(config, present).empty_table()
     rep_frame = _finish_reps(reps, stamps, prepared)
     log.info(
-        "built %d feature rows (%d features) for %d cutoffs in %.2f s",
+        "built %d feature rows (%d features) for %d cutoff%s in %.2f s",
         len(frame),
         len(names),
         len(stamps),
+        "" if len(stamps) == 1 else "s",
         time.perf_counter() - started,
     )
     return FeatureTable(
