@@ -70,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GhostModelError as exc:
         print(f"ghost-model {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # a file the command cannot read or write (the message names the path);
+        # -v shows where it happened
+        log.debug("file error in %s", args.command, exc_info=True)
+        print(f"ghost-model {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return status
 
 

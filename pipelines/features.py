@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from ghost_model.errors import ConfigError
-
 log = logging.getLogger(__name__)
 
 FORMATS = (".parquet", ".csv")
@@ -48,12 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from ghost_model.features import FeatureConfig, build_feature_table, monthly_cutoffs
     from ghost_model.loaders import load_dataset
     from ghost_model.scoring import resolve_as_of
+    from pipelines.outputs import check_output
 
+    check_output(args.out, "--out", FORMATS, args.data)
     suffix = args.out.suffix.lower()
-    if suffix not in FORMATS:
-        raise ConfigError(
-            f"--out {str(args.out)!r}: expected a file ending in .parquet or .csv"
-        )
     config = FeatureConfig(
         horizon_days=args.horizon_days,
         lookback_days=args.lookback_days,

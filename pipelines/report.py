@@ -21,6 +21,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def count_or_zero(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``ghost-model report``."""
     parser.add_argument("--data", type=Path, required=True, help="dataset folder")
@@ -33,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--top",
-        type=int,
+        type=count_or_zero,
         default=200,
         help="show the N highest risks (default 200; 0 shows every partner)",
     )
@@ -45,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from ghost_model.registry import load_model
     from ghost_model.report import TREND_POINTS, write_report
     from ghost_model.settings import Settings
+    from pipelines.outputs import check_output
     from pipelines.score import prepare_inputs
 
+    check_output(args.out, "--out", (".html", ".htm"), args.data)
     inputs = prepare_inputs(args.data, args.as_of, history=TREND_POINTS - 1)
     model = load_model("champion", Settings())
     html = render_report(model, inputs, args.lang, bands_from(args), args.top or None)

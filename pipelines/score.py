@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LANGS = ("en", "ja")
+SCORE_FORMATS = (".csv", ".parquet", ".json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
     from ghost_model.scoring import write_scores
     from ghost_model.settings import Settings
     from ghost_model.snapshot import write_snapshot
+    from pipelines.outputs import check_output
 
     settings = Settings()
+    check_output(args.out, "--out", SCORE_FORMATS, args.data)
+    snapshot = args.snapshot or settings.resolved_snapshot_path()
+    if not args.no_snapshot:
+        check_output(snapshot, "--snapshot", (".duckdb",), args.data)
     bands = bands_from(args)
     inputs = prepare_inputs(args.data, args.as_of, history=0)
     model = load_model("champion", settings)
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     records = score_languages(model, inputs, langs, bands)
     write_scores(records[args.lang], args.out)
     if not args.no_snapshot:
-        write_snapshot(records, args.snapshot or settings.resolved_snapshot_path())
+        write_snapshot(records, snapshot)
     print(args.out)
     return 0
 

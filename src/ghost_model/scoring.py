@@ -431,6 +431,36 @@ def scores_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=list(CSV_COLUMNS))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula."""
+
+
+def _is_formula(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with text cells that a spreadsheet would run as formulas quoted.
+
+    A partner id or a reason beginning with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return gets a leading ``'``, which spreadsheets show as text. Only the
+    CSV (the file meant for spreadsheets) is changed; JSON and Parquet keep the
+    values as they are.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if not (
+            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+        ):
+            continue
+        text = values.astype("object")
+        risky = text.map(_is_formula).astype(bool)
+        if risky.any():
+            out[column] = text.where(~risky, "'" + text.astype("str"))
+    return out
+
+
 def write_scores(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Write score records to ``path``; the format follows its extension.
 
@@ -465,7 +495,7 @@ def write_scores(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     if suffix == ".csv":
         # six significant digits: readable in a spreadsheet, and the same file from
         # the same model and data (DuckDB's parallel float sums vary in the 16th)
-        frame = scores_frame(records)
+        frame = spreadsheet_safe(scores_frame(records))
         frame.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
     elif suffix == ".json":
         path.write_bytes(orjson.dumps(list(records), option=orjson.OPT_INDENT_2))

@@ -81,11 +81,15 @@ def write_snapshot(
     batch = pa.Table.from_pylist(
         [dict(zip(_NAMES, row, strict=True)) for row in rows], schema=_SCHEMA
     )
-    with duckdb.connect(str(tmp)) as con:
-        con.execute(f"CREATE TABLE {SNAPSHOT_TABLE} ({_COLUMNS})")
-        con.register("batch", batch)
-        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} SELECT * FROM batch")
-        con.unregister("batch")
+    try:
+        with duckdb.connect(str(tmp)) as con:
+            con.execute(f"CREATE TABLE {SNAPSHOT_TABLE} ({_COLUMNS})")
+            con.register("batch", batch)
+            con.execute(f"INSERT INTO {SNAPSHOT_TABLE} SELECT * FROM batch")
+            con.unregister("batch")
+    except duckdb.IOException as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write the snapshot {str(path)!r}: {exc}") from exc
     os.replace(tmp, path)
     logger.info(
         "wrote the snapshot of %d scores in %s to %s",

@@ -109,6 +109,13 @@ def build_feature_table(
             "'deals'; it is the one table every feature table needs"
         )
     stamps = normalise_cutoffs(cutoffs, dataset.timezone)
+    if not stamps:
+        raise ConfigError(
+            f"{dataset.source or dataset.config.name}: no cutoff to build features "
+            "at; regular cutoffs start after the first deal registration, so a "
+            "dataset needs at least one deal (this one has "
+            f"{len(dataset.table('deals'))})"
+        )
     present = tuple(t for t in OPTIONAL_TABLES if dataset.has(t))
     missing = stages_without_data(present)
     for stage in missing:
