@@ -34,7 +34,12 @@ import pyarrow as pa
 from ghost_model.contract import TABLES
 from ghost_model.dataset import DATASET_FILE, Dataset, DatasetConfig
 from ghost_model.errors import DataContractError
-from ghost_model.validation import Origin, check_tables, validate_tables
+from ghost_model.validation import (
+    Origin,
+    check_quarantine_dir,
+    check_tables,
+    validate_tables,
+)
 
 __all__ = ["load_dataset", "read_duckdb", "read_folder", "validate_tables"]
 
@@ -69,7 +74,9 @@ def load_dataset(
         Set rows that break a rule aside (with a reason each) instead of raising.
     quarantine_dir
         Where quarantined rows are written as ``<table>.csv``; default: a
-        ``quarantine`` folder beside the tables.
+        ``quarantine`` folder beside the tables. It may not be the data folder, the
+        current folder or a file, nor hold table files ghost-model did not write
+        there (see :func:`ghost_model.validation.check_quarantine_dir`).
 
     Returns
     -------
@@ -81,36 +88,41 @@ def load_dataset(
     DataContractError
         The path holds no dataset, a file cannot be read, a required table or column
         is missing, or (strict mode) a row breaks a rule.
+    ConfigError
+        The quarantine folder could overwrite or remove files ghost-model did not
+        write (quarantine mode).
     """
     path = Path(path)
-    if quarantine_dir is not None:
-        quarantine_dir = Path(quarantine_dir)
     started = time.perf_counter()
+    is_database = path.is_file() and path.suffix.lower() in DUCKDB_SUFFIXES
+    if not path.is_dir() and not is_database:
+        raise DataContractError(
+            f"{path}: not a dataset folder or a DuckDB file "
+            f"({', '.join(DUCKDB_SUFFIXES)}); give a folder holding {DATASET_FILE} "
+            "and deals.csv or deals.parquet"
+        )
+    folder = path.parent if is_database else path
+    if quarantine_dir is None:
+        quarantine_dir = folder / QUARANTINE_DIR
+    if quarantine:
+        inputs = [path] if is_database else _input_files(path)
+        quarantine_dir = check_quarantine_dir(quarantine_dir, inputs)
+    quarantine_dir = Path(quarantine_dir)
+
     if path.is_dir() and _is_mapped(path):
         from ghost_model.mapping import load_mapped_dataset
 
         return load_mapped_dataset(
             path, quarantine=quarantine, quarantine_dir=quarantine_dir
         )
-    if path.is_dir():
-        config, raw, origins = read_folder(path)
-        folder = path
-    elif path.is_file() and path.suffix.lower() in DUCKDB_SUFFIXES:
-        config, raw, origins = read_duckdb(path)
-        folder = path.parent
-    else:
-        raise DataContractError(
-            f"{path}: not a dataset folder or a DuckDB file "
-            f"({', '.join(DUCKDB_SUFFIXES)}); give a folder holding {DATASET_FILE} "
-            "and deals.csv or deals.parquet"
-        )
+    config, raw, origins = read_duckdb(path) if is_database else read_folder(path)
 
     dataset = check_tables(
         raw,
         config,
         origins=origins,
         quarantine=quarantine,
-        quarantine_dir=quarantine_dir or folder / QUARANTINE_DIR,
+        quarantine_dir=quarantine_dir,
     )
     dataset.source = str(path)
     log.info(
@@ -202,6 +214,11 @@ def _duckdb_config(con: Any, path: Path, names: list[str]) -> DatasetConfig:
     settings = {str(k): v for k, v in rows.iloc[0].items() if not pd.isna(v)}
     settings.setdefault("name", path.stem)
     return DatasetConfig.from_mapping(settings, source=f"{path}:{METADATA_TABLE}")
+
+
+def _input_files(folder: Path) -> list[Path]:
+    """``dataset.yaml`` and every file of the folder named like a table file."""
+    return [p for p in folder.iterdir() if p.name == DATASET_FILE or _suffix(p) != ""]
 
 
 def _is_mapped(folder: Path) -> bool:

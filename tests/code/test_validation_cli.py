@@ -187,7 +187,8 @@ def test_validate_cli_quarantine_sets_faults_aside(
     assert summary_row(out, "interactions") == ["5", "2", "3", "0"]
     assert f"{len(FAULTS) + 1} quarantined row(s) written to" in out
     written = sorted(p.name for p in (folder / "quarantine").iterdir())
-    assert written == [f"{t}.csv" for t in sorted({f[0] for f in FAULTS})]
+    tables = [f"{t}.csv" for t in sorted({f[0] for f in FAULTS})]
+    assert written == [".ghost-model-quarantine", *tables]
     deals = pd.read_csv(folder / "quarantine" / "deals.csv", dtype=str)
     assert deals.columns.tolist()[-2:] == ["source_row", "reason"]
     first = deals.iloc[0]

@@ -6,9 +6,18 @@
 
 from ghost_model.validation.validate import (
     MAX_LISTED,
+    QUARANTINE_MARKER,
     Origin,
+    check_quarantine_dir,
     check_tables,
     validate_tables,
 )
 
-__all__ = ["MAX_LISTED", "Origin", "check_tables", "validate_tables"]
+__all__ = [
+    "MAX_LISTED",
+    "QUARANTINE_MARKER",
+    "Origin",
+    "check_quarantine_dir",
+    "check_tables",
+    "validate_tables",
+]

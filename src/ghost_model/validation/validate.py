@@ -18,7 +18,7 @@ Row accounting always holds: ``read = accepted + quarantined + duplicates``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pandas as pd
 
 from ghost_model.contract import TABLES, TableSpec
 from ghost_model.dataset import Dataset, DatasetConfig
-from ghost_model.errors import DataContractError
+from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.validation.coerce import ParseFailure, coerce_table
 from ghost_model.validation.rules import find_violations
 
@@ -38,6 +38,10 @@ MAX_LISTED = 20
 """How many violations a strict-mode error lists."""
 
 QUARANTINE_COLUMNS = ("source_row", "reason")
+
+QUARANTINE_MARKER = ".ghost-model-quarantine"
+"""The file that marks a folder as one quarantine mode wrote: only in such a folder
+are ``<table>.csv`` files overwritten or removed."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ def check_tables(
     quarantine_dir: Path | None,
 ) -> Dataset:
     """:func:`validate_tables` with an :class:`Origin` per table (used by loaders)."""
+    if quarantine and quarantine_dir is not None:
+        check_quarantine_dir(quarantine_dir)
     names = _contract_tables(raw, origins)
     results = [
         validate_table(name, raw[name], config, origins.get(name, Origin(name)))
@@ -389,7 +395,12 @@ def _log_counts(result: TableResult) -> None:
 
 
 def _write_quarantine(results: list[TableResult], folder: Path | None) -> None:
-    """Write ``<table>.csv`` per table with rejected rows; remove stale files."""
+    """Write ``<table>.csv`` per table with rejected rows; remove stale files.
+
+    Only a folder marked as ours (:data:`QUARANTINE_MARKER`) has stale files removed;
+    :func:`check_quarantine_dir` has already refused a folder whose table files this
+    tool did not write.
+    """
     for result in results:
         if folder is None:
             if not result.rejected.empty:
@@ -403,15 +414,93 @@ def _write_quarantine(results: list[TableResult], folder: Path | None) -> None:
             continue
         path = folder / f"{result.name}.csv"
         if result.rejected.empty:
-            if path.is_file():
+            if path.is_file() and _is_marked(folder):
                 path.unlink()
                 log.info("%s: no rows quarantined; removed stale %s", result.name, path)
             continue
-        folder.mkdir(parents=True, exist_ok=True)
+        _mark(folder)
         result.rejected.to_csv(path, index=False)
         log.info(
             "%s: %d row(s) quarantined to %s",
             result.origin.label,
             len(result.rejected),
             path,
+        )
+
+
+def check_quarantine_dir(folder: str | Path, inputs: Collection[Path] = ()) -> Path:
+    """Refuse a quarantine folder whose files this tool must not touch.
+
+    Quarantine mode writes ``<table>.csv`` into the folder and removes such a file
+    when a rerun quarantines nothing for the table, so the folder must not hold the
+    dataset's own files, nor table files something else wrote.
+
+    Parameters
+    ----------
+    folder
+        The quarantine folder as given (``--quarantine-dir``, ``quarantine_dir``).
+    inputs
+        The dataset's input files (tables, ``dataset.yaml``); none may be inside.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    ConfigError
+        The path is empty or the current folder, is a file, holds an input file, or
+        holds a ``<table>.csv`` without the :data:`QUARANTINE_MARKER` of a folder
+        this tool created.
+    """
+    where = f"quarantine folder (--quarantine-dir) {str(folder)!r}"
+    if str(folder).strip() in {"", "."}:
+        raise ConfigError(
+            f"{where}: the current folder may hold a dataset's own files; give a "
+            "folder of its own, e.g. DIR/quarantine"
+        )
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{where}: {folder} exists and is not a folder; give the path of a "
+            "folder (it is created when missing)"
+        )
+    held = sorted(p.name for p in inputs if _inside(p, folder))
+    if held:
+        raise ConfigError(
+            f"{where}: holds the dataset's own file(s) {held!r}, which quarantine "
+            "files would overwrite or remove; give a folder of its own, e.g. "
+            "DIR/quarantine"
+        )
+    if folder.is_dir() and not _is_marked(folder):
+        tables = sorted(f"{t}.csv" for t in TABLES if (folder / f"{t}.csv").exists())
+        if tables:
+            raise ConfigError(
+                f"{where}: holds {tables!r} but no {QUARANTINE_MARKER} file, so "
+                "ghost-model did not write them and will not overwrite or remove "
+                "them; give an empty or new folder (or delete these files if they "
+                "are quarantine files of an earlier ghost-model version)"
+            )
+    return folder
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies directly in ``folder`` (links and ``..`` resolved)."""
+    return path.resolve().parent == folder.resolve()
+
+
+def _is_marked(folder: Path) -> bool:
+    return (folder / QUARANTINE_MARKER).is_file()
+
+
+def _mark(folder: Path) -> None:
+    """Create the folder if needed and mark it as a quarantine folder of ours."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / QUARANTINE_MARKER
+    if not marker.is_file():
+        marker.write_text(
+            "Rows ghost-model set aside (quarantine mode). ghost-model overwrites "
+            "and removes <table>.csv files only in a folder holding this file.\n",
+            encoding="utf-8",
         )

@@ -1,0 +1,81 @@
+"""Inputs the loader must refuse or read safely: quarantine folders, odd files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ghost_model.errors import ConfigError
+from ghost_model.loaders import load_dataset
+from ghost_model.validation import QUARANTINE_MARKER
+
+YAML = "timezone: UTC\nextract_time: 2024-06-30T00:00:00Z\n"
+DEALS = "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\nD2,P1,not-a-date\n"
+
+
+def write_dataset(folder: Path, deals: str = DEALS) -> Path:
+    """A dataset folder with ``dataset.yaml`` and ``deals.csv``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (folder / "deals.csv").write_text(deals, encoding="utf-8")
+    return folder
+
+
+def test_quarantine_dir_data_folder_raises_and_keeps_tables(tmp_path: Path) -> None:
+    """Check that the data folder itself is refused and its files stay untouched."""
+    folder = write_dataset(tmp_path / "data")
+
+    with pytest.raises(ConfigError, match=r"--quarantine-dir.*dataset's own file"):
+        load_dataset(folder, quarantine=True, quarantine_dir=folder)
+
+    assert (folder / "deals.csv").read_text(encoding="utf-8") == DEALS
+
+
+def test_quarantine_dir_empty_or_current_folder_raises(tmp_path: Path) -> None:
+    """Check that '' and '.' (the current folder) are refused as quarantine folders."""
+    folder = write_dataset(tmp_path / "data")
+
+    for given in ("", "."):
+        with pytest.raises(ConfigError, match=r"--quarantine-dir.*current folder"):
+            load_dataset(folder, quarantine=True, quarantine_dir=given)
+
+
+def test_quarantine_dir_plain_file_raises(tmp_path: Path) -> None:
+    """Check that a file where the quarantine folder should be is named, not mkdir'd."""
+    folder = write_dataset(tmp_path / "data")
+    (folder / "quarantine").write_text("notes\n", encoding="utf-8")
+    given = tmp_path / "rejected.txt"
+    given.write_text("notes\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"quarantine.*exists and is not a folder"):
+        load_dataset(folder, quarantine=True)
+    with pytest.raises(ConfigError, match=r"rejected\.txt exists and is not a folder"):
+        load_dataset(folder, quarantine=True, quarantine_dir=given)
+
+
+def test_quarantine_dir_unmarked_with_table_file_raises(tmp_path: Path) -> None:
+    """Check that a deals.csv ghost-model did not write is neither overwritten nor
+    removed by a rerun."""
+    folder = write_dataset(tmp_path / "data")
+    other = write_dataset(tmp_path / "other", "deal_id\nmine\n")
+    clean = write_dataset(tmp_path / "clean", DEALS.splitlines()[0] + "\n")
+
+    for dataset in (folder, clean):
+        with pytest.raises(
+            ConfigError, match=rf"\['deals.csv'\] but no {QUARANTINE_MARKER}"
+        ):
+            load_dataset(dataset, quarantine=True, quarantine_dir=other)
+
+    assert (other / "deals.csv").read_text(encoding="utf-8") == "deal_id\nmine\n"
+
+
+def test_quarantine_dir_created_is_marked_and_reused(tmp_path: Path) -> None:
+    """Check that the folder quarantine mode creates is marked and reused."""
+    folder = write_dataset(tmp_path / "data")
+
+    load_dataset(folder, quarantine=True)
+    load_dataset(folder, quarantine=True)
+
+    assert (folder / "quarantine" / QUARANTINE_MARKER).is_file()
+    assert (folder / "quarantine" / "deals.csv").is_file()
