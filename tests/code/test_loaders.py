@@ -211,19 +211,25 @@ def test_load_parquet_float_ids_become_text(tmp_path: Path) -> None:
     assert pd.isna(loaded["rep_id"].iloc[1])
 
 
-def test_load_csv_float_formatted_ids_become_text(tmp_path: Path) -> None:
-    """Check that a CSV id column written from floats ('12345.0') reads as '12345'."""
-    folder = tmp_path
-    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
-    (folder / "deals.csv").write_text(
-        "deal_id,partner_id,registered_at\n12345.0,A.1,2024-01-05\n99.0,A.2,2024-01-06\n",
+def test_load_csv_ids_read_as_written_in_every_file(tmp_path: Path) -> None:
+    """Check that a CSV id written '25.0' reads the same in every file, whatever the
+    other ids of its column, so that joins between the files hold."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\n12345.0,25.0,2024-01-05\n99,A.2,2024-01-06\n"
+        "100,26.0,2024-01-06\n",
         encoding="utf-8",
     )
+    (tmp_path / "partners.csv").write_text(
+        "partner_id,name\n25.0,Aoba\n26.0,Fuji\n", encoding="utf-8"
+    )
 
-    deals = load_dataset(folder).table("deals")
+    dataset = load_dataset(tmp_path)
 
-    assert deals["deal_id"].tolist() == ["12345", "99"]
-    assert deals["partner_id"].tolist() == ["A.1", "A.2"]
+    deals = dataset.table("deals")
+    assert deals["deal_id"].tolist() == ["12345.0", "99", "100"]
+    assert deals["partner_id"].tolist() == ["25.0", "A.2", "26.0"]
+    assert dataset.table("partners")["partner_id"].tolist() == ["25.0", "26.0"]
 
 
 def test_load_csv_keeps_na_text_and_leading_zeros(tmp_path: Path) -> None:

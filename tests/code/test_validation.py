@@ -220,11 +220,11 @@ def test_validate_deals_exact_duplicate_kept_once(tmp_path: Path) -> None:
 
 def test_validate_deals_same_instant_two_spellings_is_duplicate(tmp_path: Path) -> None:
     """Check that rows equal once converted (offset vs UTC, 7.0 vs 7) are duplicates."""
-    rows = ("7,P1,2024-01-05T19:00:00+09:00,,,,", "7.0,P1,2024-01-05T10:00:00Z,,,,")
+    rows = ("7,P1,2024-01-05T19:00:00+09:00,,,,7", "7,P1,2024-01-05T10:00:00Z,,,,7.0")
     dataset = load_dataset(write_dataset(tmp_path, {"deals": deals_csv(*rows)}))
 
     assert dataset.row_counts["deals"]["duplicates"] == 1
-    assert dataset.table("deals")["deal_id"].tolist() == ["7"]
+    assert dataset.table("deals")["amount"].tolist() == [7.0]
 
 
 def test_validate_deals_closed_before_registered_raises(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ Conventions (documented in ``docs/data-contract.md``):
 
 * text of every kind is stripped of surrounding whitespace; an empty string is missing;
 * values of a closed set (``outcome``, ``direction``, ``kind``) are also lower-cased;
-* ids are text; a whole number read as a float (``12345.0``) becomes ``"12345"``; a
-  number with a fraction and a boolean are failures;
+* ids are text; text is kept as written (``"12345.0"`` stays so); a whole number
+  typed as a float (``12345.0`` in Parquet) becomes ``"12345"``; a float with a
+  fraction and a boolean are failures;
 * numbers are float64; one too large for a float (``1e400``) or infinite is a failure;
 * timestamps are ISO 8601 (``YYYY/MM/DD`` accepted too); an offset or ``Z`` is honoured,
   a naive value is read in the dataset's time zone (a local time repeated when the
@@ -41,7 +42,6 @@ from ghost_model.contract import TIMESTAMP_DTYPE, ColumnSpec, TableSpec
 STR_DTYPE: Final = "str"
 
 _OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
-_NUMERIC_ID = r"^[+-]?\d+(?:\.0*)?$"
 _NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"})
 _WHOLE_ID: Final = "an id read as a number must be a whole number"
 _EXACT_ID: Final = (
@@ -148,9 +148,12 @@ def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
 
 
 def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
-    """Ids as text; whole numbers read as floats lose their ``.0``.
+    """Ids as text; whole numbers typed as floats lose their ``.0``.
 
-    A number with a fraction and a boolean (as JSON can carry) are failures.
+    Text is kept as written (only stripped): ``"25.0"`` in a CSV stays ``"25.0"``, so
+    one id reads the same in every file whatever the other values of its column. A
+    number typed as a float (Parquet, DuckDB, JSON) with a fraction, and a boolean,
+    are failures.
     """
     if values.dtype == object:
         kind = pd.api.types.infer_dtype(values, skipna=True)
@@ -166,13 +169,7 @@ def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
         return _integers_to_text(values), []
     if is_float_dtype(values.dtype):
         return _floats_to_id(values)
-    text = to_text(values)
-    if text.str.contains(".", regex=False).any():
-        numeric = matches(text, _NUMERIC_ID)
-        if bool(numeric[text.notna().to_numpy()].all()):
-            stripped = pc.replace_substring_regex(pa.array(text), r"\.0*$", "")
-            text = pd.Series(stripped, index=text.index, dtype=STR_DTYPE)
-    return text, []
+    return to_text(values), []
 
 
 def to_timestamp(

@@ -215,7 +215,7 @@ def exact_duplicates(
 ) -> np.ndarray:
     """Rows equal to an earlier row in every contract column (the first is kept).
 
-    Values are compared once converted, so ``12345.0`` and ``12345`` or one instant
+    Values are compared once converted, so amounts ``7.0`` and ``7`` or one instant
     written with two offsets are equal; a value that could not be converted is compared
     as written. Duplicates share their event time, so rows whose event time is unique
     are ruled out first on the integer instants, which keeps the costly full-row
