@@ -11,7 +11,9 @@ and may carry a ``name`` and a column ``mapping`` for real exports.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+from numbers import Number
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +25,9 @@ from ghost_model.contract import TABLES
 from ghost_model.errors import ConfigError, DataContractError
 
 DATASET_FILE = "dataset.yaml"
+
+CLOCK_WORD = r"(?i)^\s*(now|today)\s*$"
+"""Words pandas reads as the machine's current time; no export means that."""
 
 
 @dataclass(frozen=True)
@@ -168,19 +173,27 @@ def to_utc_instant(value: Any, timezone: str, where: str) -> pd.Timestamp:
     Raises
     ------
     DataContractError
-        When ``value`` is not a date or timestamp, or is a naive local time that
-        does not exist in ``timezone``.
+        When ``value`` is not a date or timestamp (a number, which pandas would read
+        as nanoseconds since 1970, and the words ``now`` and ``today`` are not), or
+        is a naive local time that does not exist in ``timezone``.
     """
+    expected = (
+        f"{where}: expected a date or an ISO 8601 timestamp "
+        f"(e.g. 2024-03-31 or 2024-03-31T23:59:59+09:00), got {value!r}"
+    )
+    if isinstance(value, Number):
+        # pandas reads a number as nanoseconds since 1970: 20240331 is in 1970
+        raise DataContractError(f"{expected}; a number is not read as a time")
+    if isinstance(value, str) and re.match(CLOCK_WORD, value):
+        raise DataContractError(f"{expected}; the machine's clock is not a time")
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise DataContractError(
-            f"{where}: {value!r} is not a date or an ISO timestamp"
-        ) from exc
+        raise DataContractError(expected) from exc
     if pd.isna(stamp):
-        raise DataContractError(f"{where}: {value!r} is not a date or an ISO timestamp")
+        raise DataContractError(expected)
     if stamp.tzinfo is None:
         localized = _localize_one(stamp, timezone, shift_forward=False)
         if localized is None:

@@ -73,3 +73,27 @@ def test_refuse_timezone_that_is_a_folder(name: str) -> None:
         match=rf"dataset\.yaml: timezone '{name}' is not an IANA time zone name",
     ):
         DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+
+
+@pytest.mark.parametrize("value", [20240331, 1711897200, 1.5, True])
+def test_read_extract_time_number_raises(value: object) -> None:
+    """Check that a YAML number is refused, not read as nanoseconds since 1970."""
+    raw = {"timezone": ZONE, "extract_time": value}
+    with pytest.raises(
+        DataContractError,
+        match=rf"data/dataset\.yaml: extract_time: expected a date or an ISO 8601 "
+        rf"timestamp \(.*\), got {value!r}; a number is not read as a time",
+    ):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+
+
+@pytest.mark.parametrize("value", ["now", "today", " Today "])
+def test_read_extract_time_clock_word_raises(value: str) -> None:
+    """Check that 'now' and 'today' are refused, not read as the machine's clock."""
+    raw = {"timezone": ZONE, "extract_time": value}
+    with pytest.raises(
+        DataContractError,
+        match=rf"extract_time: expected a date or an ISO 8601 timestamp .*got "
+        rf"{value!r}; the machine's clock is not a time",
+    ):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")

@@ -38,6 +38,7 @@ from pandas.api.types import (
 )
 
 from ghost_model.contract import TIMESTAMP_DTYPE, ColumnSpec, TableSpec
+from ghost_model.dataset import CLOCK_WORD
 
 STR_DTYPE: Final = "str"
 
@@ -268,12 +269,8 @@ def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
     return parsed
 
 
-_CLOCK_WORD = r"(?i)^\s*(now|today)\s*$"
-"""Words pandas reads as the machine's current time; no export means that."""
-
-
 def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
-    clock = matches(text, _CLOCK_WORD)
+    clock = matches(text, CLOCK_WORD)
     if clock.any():
         text = text.mask(clock)
     parsed = pd.to_datetime(text, format="ISO8601", utc=utc, errors="coerce")
