@@ -236,3 +236,18 @@ def test_build_feature_table_cutoff_day_starting_after_clock_gap() -> None:
     assert row["deals_30d"] == 1.0
     assert row["days_since_last_deal"] == 1.0
     assert row["label"] == 0
+
+
+def test_build_feature_table_win_cycles_exact_in_any_row_order() -> None:
+    """Check that registration-to-order times are the same to the last bit whatever
+    the row order (summed as whole microseconds; float sums depend on the order)."""
+    dataset = random_dataset(partners=3, days=400, events_per_partner=600, seed=5)
+    cutoffs = monthly_cutoffs(dataset)
+    columns = ["win_cycle_days_180d", "win_cycle_days_history", "win_cycle_vs_history"]
+    first = build_feature_table(dataset, cutoffs).frame[columns]
+    for seed in range(3):
+        deals = dataset.tables["deals"]
+        dataset.tables["deals"] = deals.sample(frac=1.0, random_state=seed)
+        again = build_feature_table(dataset, cutoffs).frame[columns]
+        pd.testing.assert_frame_equal(again, first, check_exact=True)
+    assert first["win_cycle_days_history"].notna().any()

@@ -34,6 +34,8 @@ from ghost_model.features.prepare import coded_schema
 
 KEYS = ("partner_id", "ci")
 FAR_DAY = 2**30
+US_PER_DAY = 86_400_000_000
+"""Microseconds in a day: registration-to-order times are summed in microseconds."""
 """A local day after any data: the end of an interval that has not ended."""
 
 
@@ -228,23 +230,27 @@ def _deal_days(deals: ir.Table) -> ir.Table:
     """Deals rolled up to one row per partner and local day.
 
     ``n_reg`` registrations that day; ``n_won``/``n_lost`` closures that day; ``cyc``
-    and ``n_cyc`` the summed and counted registration-to-order days of the wins.
+    and ``n_cyc`` the summed (in microseconds, exact) and counted
+    registration-to-order times of the wins.
     """
     reg = deals.group_by("partner_id", d=deals.reg_d).aggregate(
         n_reg=deals.count().cast("int64"),
         n_won=ibis.literal(0, "int64"),
         n_lost=ibis.literal(0, "int64"),
-        cyc=ibis.literal(0.0, "float64"),
+        cyc=ibis.literal(0, "int64"),
         n_cyc=ibis.literal(0, "int64"),
     )
     closed = deals.filter(deals.close_d.notnull() & deals.outcome.isin(["won", "lost"]))
     won = closed.outcome == "won"
-    cycle_known = won & closed.cycle_days.notnull()
+    cycle_known = won & closed.cycle_us.notnull()
     close = closed.group_by("partner_id", d=closed.close_d).aggregate(
         n_reg=ibis.literal(0, "int64"),
         n_won=_count(won),
         n_lost=_count(~won),
-        cyc=ibis.ifelse(cycle_known, closed.cycle_days, 0.0).cast("float64").sum(),
+        cyc=ibis.ifelse(cycle_known, closed.cycle_us, 0)
+        .cast("int64")
+        .sum()
+        .cast("int64"),
         n_cyc=_count(cycle_known),
     )
     both = reg.union(close)
@@ -252,7 +258,7 @@ def _deal_days(deals: ir.Table) -> ir.Table:
         n_reg=both.n_reg.sum().cast("int64"),
         n_won=both.n_won.sum().cast("int64"),
         n_lost=both.n_lost.sum().cast("int64"),
-        cyc=both.cyc.sum().cast("float64"),
+        cyc=both.cyc.sum().cast("int64"),
         n_cyc=both.n_cyc.sum().cast("int64"),
     )
 
@@ -634,9 +640,10 @@ def _feature_columns(
     cols[f"closed_deals_{l_}d"] = (z(b[f"won_{l_}"]) + z(b[f"lost_{l_}"])).cast(
         "float64"
     )
-    recent_cycle = _ratio(z(b[f"cyc_{l_}"]), z(b[f"n_cyc_{l_}"]))
-    history_cycle = _ratio(
-        z(b.cum_cyc) - z(b[f"cyc_{l_}"]), z(b.cum_n_cyc) - z(b[f"n_cyc_{l_}"])
+    recent_cycle = _ratio(z(b[f"cyc_{l_}"]), z(b[f"n_cyc_{l_}"])) / US_PER_DAY
+    history_cycle = (
+        _ratio(z(b.cum_cyc) - z(b[f"cyc_{l_}"]), z(b.cum_n_cyc) - z(b[f"n_cyc_{l_}"]))
+        / US_PER_DAY
     )
     cols[f"win_cycle_days_{l_}d"] = recent_cycle
     cols["win_cycle_days_history"] = history_cycle

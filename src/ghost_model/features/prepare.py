@@ -40,7 +40,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("reg_d", pa.int32()),
             ("close_d", pa.int32()),
             ("outcome", pa.string()),
-            ("cycle_days", pa.float64()),
+            ("cycle_us", pa.int64()),
         ]
     ),
     "partners": pa.schema(
@@ -257,6 +257,27 @@ def _days(frame: pd.DataFrame, name: str, zone: str) -> pd.Series:
     return local_days(values, zone)
 
 
+def _micros_between(frame: pd.DataFrame, start: str, end: str) -> pd.Series:
+    """Whole microseconds from ``start`` to ``end`` (nullable ``Int64``).
+
+    Integers, so that sums of them are exact and the same in any order: float sums
+    that a backend adds in parallel differ in the last digit from run to run.
+    """
+    if end not in frame.columns or start not in frame.columns:
+        return pd.Series(
+            pd.array([None] * len(frame), dtype="Int64"), index=frame.index
+        )
+    first = pd.to_datetime(frame[start], utc=True).astype("datetime64[us, UTC]")
+    last = pd.to_datetime(frame[end], utc=True).astype("datetime64[us, UTC]")
+    raw = (last - first).to_numpy(
+        dtype="timedelta64[us]", na_value=np.timedelta64("NaT")
+    )
+    mask = np.isnat(raw)
+    values = raw.astype(np.int64)
+    values[mask] = 0
+    return pd.Series(pd.arrays.IntegerArray(values, mask), index=frame.index)
+
+
 def _hours_between(frame: pd.DataFrame, start: str, end: str) -> pd.Series:
     if end not in frame.columns or start not in frame.columns:
         return pd.Series(np.nan, index=frame.index, dtype="float64")
@@ -273,7 +294,7 @@ def _prepare_deals(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
             "reg_d": _days(frame, "registered_at", zone),
             "close_d": _days(frame, "closed_at", zone),
             "outcome": _text(frame, "outcome"),
-            "cycle_days": _hours_between(frame, "registered_at", "closed_at") / 24.0,
+            "cycle_us": _micros_between(frame, "registered_at", "closed_at"),
         }
     )
 
