@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -251,3 +252,15 @@ def test_build_feature_table_win_cycles_exact_in_any_row_order() -> None:
         again = build_feature_table(dataset, cutoffs).frame[columns]
         pd.testing.assert_frame_equal(again, first, check_exact=True)
     assert first["win_cycle_days_history"].notna().any()
+
+
+def test_monthly_cutoffs_extract_time_past_calendar_raises() -> None:
+    """Check that an extract time in year 9999 is refused before cutoffs are made."""
+    dataset = random_dataset(partners=2, days=60, seed=1)
+    late = dataclasses.replace(
+        dataset.config, extract_time=pd.Timestamp("9999-06-30T00:00:00Z")
+    )
+    dataset = dataclasses.replace(dataset, config=late)
+
+    with pytest.raises(ConfigError, match="extract_time 9999-06-30T00:00:00"):
+        monthly_cutoffs(dataset)

@@ -50,6 +50,14 @@ def monthly_cutoffs(
     zone = dataset.timezone
     first = registered.min().tz_convert(zone).tz_localize(None).normalize()
     last = dataset.extract_time.tz_convert(zone).tz_localize(None)
+    if last.date() > LATEST_CUTOFF_DAY:
+        raise ConfigError(
+            f"{dataset.source or dataset.config.name}: extract_time "
+            f"{dataset.extract_time.isoformat()} is after "
+            f"{LATEST_CUTOFF_DAY.isoformat()}; regular cutoffs up to it would leave "
+            "the calendar (and number in the tens of thousands): check extract_time "
+            "in dataset.yaml"
+        )
     days = pd.date_range(
         first + pd.Timedelta(days=1), last, freq=_FREQ_OFFSETS[config.frequency]
     )
