@@ -79,3 +79,52 @@ def test_quarantine_dir_created_is_marked_and_reused(tmp_path: Path) -> None:
 
     assert (folder / "quarantine" / QUARANTINE_MARKER).is_file()
     assert (folder / "quarantine" / "deals.csv").is_file()
+
+
+def test_validate_timestamp_before_1900_raises_same_for_csv_and_parquet(
+    tmp_path: Path,
+) -> None:
+    """Check that year-1 placeholders are out of range, as text or typed dates (also
+    beside a nanosecond value, which once made pandas drop them as unreadable)."""
+    import datetime as dt
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ghost_model.errors import DataContractError
+
+    rule = r"outside the supported range \(1900-01-01T00:00:00Z onward\)"
+    csv = write_dataset(
+        tmp_path / "csv",
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05 10:00:00.123456789\n"
+        "D2,P1,0001-01-01\n",
+    )
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals\.csv row 2 \(line 3\), column 'registered_at', value "
+        rf"'0001-01-01': {rule}",
+    ):
+        load_dataset(csv)
+
+    for name, column in {
+        "text": pa.array(["2024-01-05", "0001-01-01"]),
+        "date32": pa.array([dt.date(2024, 1, 5), dt.date(1, 1, 1)], pa.date32()),
+    }.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+        table = pa.table(
+            {
+                "deal_id": ["D1", "D2"],
+                "partner_id": ["P1", "P1"],
+                "registered_at": column,
+            }
+        )
+        pq.write_table(table, folder / "deals.parquet")
+
+        dataset = load_dataset(folder, quarantine=True)
+
+        assert dataset.table("deals")["deal_id"].tolist() == ["D1"]
+        written = pd.read_csv(folder / "quarantine" / "deals.csv", dtype=str)
+        assert written["reason"].str.fullmatch(f"registered_at: {rule}.*").all()

@@ -14,7 +14,7 @@ from ghost_model.contract import TABLES
 from ghost_model.dataset import DatasetConfig
 from ghost_model.errors import DataContractError
 from ghost_model.validation import Origin
-from ghost_model.validation.coerce import coerce_table, to_timestamp
+from ghost_model.validation.coerce import coerce_table
 from ghost_model.validation.rules import find_violations, may_violate
 from ghost_model.validation.validate import validate_table
 
@@ -266,6 +266,7 @@ def test_agree_timestamp_shortcut_and_general_conversion(
     from ghost_model.validation.coerce import (
         _OFFSET,
         _mixed_to_timestamp,
+        _to_instants,
         matches,
         to_text,
     )
@@ -275,7 +276,7 @@ def test_agree_timestamp_shortcut_and_general_conversion(
     present = text.notna().to_numpy()
     aware = matches(text, _OFFSET)
 
-    out, masks = to_timestamp(values, timezone)
+    out, masks = _to_instants(values, timezone)
     general, general_masks = _mixed_to_timestamp(text, present, aware, timezone)
 
     pd.testing.assert_series_equal(out, general)

@@ -17,7 +17,8 @@ Conventions (documented in ``docs/data-contract.md``):
 * timestamps are ISO 8601 (``YYYY/MM/DD`` accepted too); an offset or ``Z`` is honoured,
   a naive value is read in the dataset's time zone (a local time repeated when the
   clocks go back is read as its first occurrence, one skipped when they go forward is
-  a failure); the result is UTC in microseconds.
+  a failure); the result is UTC in microseconds, and an instant before
+  1900-01-01T00:00:00Z is a failure (outside the supported range).
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ MAX_EXACT_FLOAT_ID: Final = 2**53
 _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
+FIRST_SUPPORTED: Final = pd.Timestamp("1900-01-01", tz="UTC").as_unit("us")
+"""The earliest instant a timestamp may hold: no partner activity predates it, and
+a placeholder such as ``0001-01-01`` would otherwise span thousands of cutoffs."""
+_EARLY: Final = (
+    "outside the supported range (1900-01-01T00:00:00Z onward); an export's "
+    "placeholder for 'no date' should be an empty field"
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,22 @@ def to_id(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
 def to_timestamp(
     values: pd.Series, timezone: str
 ) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
-    """UTC instants: offsets honoured, naive values read in ``timezone``."""
+    """UTC instants: offsets honoured, naive values read in ``timezone``.
+
+    An instant before :data:`FIRST_SUPPORTED` fails (and is missing in the result),
+    whether it came as text or typed, so every source gets the same range.
+    """
+    out, masks = _to_instants(values, timezone)
+    early = (out < FIRST_SUPPORTED).to_numpy(dtype=bool, na_value=False)
+    if early.any():
+        out = out.mask(early)
+    return out, [*masks, (early, _EARLY)]
+
+
+def _to_instants(
+    values: pd.Series, timezone: str
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """:func:`to_timestamp` without the range check."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE), []
     if is_datetime64_any_dtype(values.dtype):
@@ -269,10 +292,18 @@ def _parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
     return parsed
 
 
+_BELOW_MICROSECOND = r"(:\d\d[.,]\d{6})\d+"
+"""Digits of a second beyond the sixth: one such value makes pandas parse the whole
+column in nanoseconds, whose range (1677-2262) would turn other values missing."""
+
+
 def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
     clock = matches(text, CLOCK_WORD)
     if clock.any():
         text = text.mask(clock)
+    if matches(text, _BELOW_MICROSECOND).any():
+        cut = pc.replace_substring_regex(pa.array(text), _BELOW_MICROSECOND, r"\1")
+        text = pd.Series(cut, index=text.index, dtype=STR_DTYPE)
     parsed = pd.to_datetime(text, format="ISO8601", utc=utc, errors="coerce")
     return parsed.dt.as_unit("us")
 
