@@ -128,3 +128,38 @@ def test_validate_timestamp_before_1900_raises_same_for_csv_and_parquet(
         assert dataset.table("deals")["deal_id"].tolist() == ["D1"]
         written = pd.read_csv(folder / "quarantine" / "deals.csv", dtype=str)
         assert written["reason"].str.fullmatch(f"registered_at: {rule}.*").all()
+
+
+def test_load_parquet_bytes_decoded_and_lists_refused(tmp_path: Path) -> None:
+    """Check that UTF-8 binary ids read as text, while undecodable bytes and list
+    cells are violations naming row and column (not "b'D1'" or '[1 2]')."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ghost_model.errors import DataContractError
+
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    table = pa.table(
+        {
+            "deal_id": pa.array([b"D1", b"D2", b"\xff\xfe"], pa.binary()),
+            "partner_id": ["P1", "P1", "P1"],
+            "registered_at": ["2024-01-05", "2024-01-06", "2024-01-07"],
+            "product": pa.array([None, [1, 2], None], pa.list_(pa.int64())),
+        }
+    )
+    pq.write_table(table, tmp_path / "deals.parquet")
+
+    with pytest.raises(DataContractError) as raised:
+        load_dataset(tmp_path)
+    message = str(raised.value)
+    assert (
+        "deals.parquet row 2, column 'product', value array([1, 2]): a list or "
+        "nested value, not one value" in message
+    )
+    assert (
+        "deals.parquet row 3, column 'deal_id', value b'\\xff\\xfe': bytes that are "
+        "not UTF-8 text" in message
+    )
+
+    deals = load_dataset(tmp_path, quarantine=True).table("deals")
+    assert deals["deal_id"].tolist() == ["D1"]

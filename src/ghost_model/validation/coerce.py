@@ -8,6 +8,8 @@ which names the row, the column and the raw value.
 
 Conventions (documented in ``docs/data-contract.md``):
 
+* a cell holds one value: bytes are decoded as UTF-8 text; a list or other nested
+  value, and bytes that are not UTF-8, are failures;
 * text of every kind is stripped of surrounding whitespace; an empty string is missing;
 * values of a closed set (``outcome``, ``direction``, ``kind``) are also lower-cased;
 * ids are text; text is kept as written (``"12345.0"`` stays so); a whole number
@@ -55,6 +57,13 @@ MAX_EXACT_FLOAT_ID: Final = 2**53
 _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
+_MAY_HOLD_NESTED: Final = frozenset(
+    {"bytes", "mixed", "mixed-integer", "unknown-array"}
+)
+_NESTED: Final = (
+    "a list or nested value, not one value (flatten the column in the export)"
+)
+_UNDECODABLE: Final = "bytes that are not UTF-8 text"
 FIRST_SUPPORTED: Final = pd.Timestamp("1900-01-01", tz="UTC").as_unit("us")
 """The earliest instant a timestamp may hold: no partner activity predates it, and
 a placeholder such as ``0001-01-01`` would otherwise span thousands of cutoffs."""
@@ -128,6 +137,7 @@ def coerce_column(
     tuple
         The canonical column and the cells that could not be converted.
     """
+    values, unreadable = to_scalars(values)
     if column.kind == "id":
         series, masks = to_id(values)
     elif column.kind == "timestamp":
@@ -137,9 +147,39 @@ def coerce_column(
     else:
         series, masks = to_text(values, lower=column.allowed is not None), []
     failures = [
-        ParseFailure(column.name, mask, rule) for mask, rule in masks if mask.any()
+        ParseFailure(column.name, mask, rule)
+        for mask, rule in [*unreadable, *masks]
+        if mask.any()
     ]
     return series.rename(column.name), failures
+
+
+def to_scalars(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """One plain value per cell: UTF-8 bytes decoded to text; lists and other
+    nested values (Parquet list or struct columns) and undecodable bytes fail.
+
+    Only a column of Python objects can hold such cells; the others pass unchanged.
+    A failed cell becomes missing, so no ``"b'D1'"`` or ``"[1 2]"`` reaches a table.
+    """
+    if values.dtype != object:
+        return values, []
+    if pd.api.types.infer_dtype(values, skipna=True) not in _MAY_HOLD_NESTED:
+        return values, []
+    cells = values.to_numpy(dtype=object, copy=True)
+    nested = np.zeros(len(cells), dtype=bool)
+    undecodable = np.zeros(len(cells), dtype=bool)
+    for i, cell in enumerate(cells):
+        if isinstance(cell, bytes | bytearray | memoryview):
+            try:
+                cells[i] = bytes(cell).decode("utf-8")
+            except UnicodeDecodeError:
+                undecodable[i], cells[i] = True, None
+        elif isinstance(cell, list | tuple | dict | set | np.ndarray):
+            nested[i], cells[i] = True, None
+    return pd.Series(cells, index=values.index, dtype=object), [
+        (nested, _NESTED),
+        (undecodable, _UNDECODABLE),
+    ]
 
 
 def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
