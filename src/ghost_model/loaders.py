@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +271,15 @@ def _read_file(path: Path) -> pd.DataFrame:
             f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
             "save the export as UTF-8 (e.g. from Shift_JIS / cp932)"
         ) from exc
-    except (ValueError, OSError) as exc:
-        raise DataContractError(f"{path.name}: cannot be read: {exc}") from exc
+    except (EOFError, zlib.error) as exc:
+        raise DataContractError(
+            f"{path.name}: cannot be read, the compressed data is cut short or "
+            f"damaged ({exc}); copy or download the file again"
+        ) from exc
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise DataContractError(
+            f"{path.name}: cannot be read: {str(exc).strip()}"
+        ) from exc
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -287,12 +295,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
         "na_values": [""],
         "encoding": "utf-8-sig",
     }
+    _check_header(path)
     try:
         frame: pd.DataFrame = pd.read_csv(path, engine="pyarrow", **options)
     except (pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
         log.debug("%s: Arrow's CSV reader refused it (%s); using pandas'", path, exc)
         frame = pd.read_csv(path, **options)
     return frame
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a header naming one column twice (pandas would rename it ``x.1``)."""
+    header = pd.read_csv(
+        path, header=None, nrows=1, dtype="str", na_filter=False, encoding="utf-8-sig"
+    )
+    names = [str(name).strip() for name in header.iloc[0]] if len(header) else []
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        places = "; ".join(
+            f"{name!r} in columns "
+            + ", ".join(str(i + 1) for i, n in enumerate(names) if n == name)
+            for name in repeated
+        )
+        raise DataContractError(
+            f"{path.name}: the header names a column more than once ({places}); "
+            "keep one column per name"
+        )
 
 
 def _suffix(path: Path) -> str:

@@ -296,3 +296,34 @@ def test_load_simulated_ecosystem_round_trips(tmp_path: Path) -> None:
     assert_same_tables(dataset.tables, ecosystem.tables)
     assert all(c["quarantined"] == 0 for c in dataset.row_counts.values())
     assert dataset.extract_time == ecosystem.config.extract_time
+
+
+def test_load_csv_duplicate_header_raises(tmp_path: Path) -> None:
+    """Check that a column named twice in the header is refused, not read 'x.1'."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,outcome,outcome\nD1,P1,2024-01-05,won,lost\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv: the header names a column more than once \('outcome' in "
+        r"columns 4, 5\); keep one column per name",
+    ):
+        load_dataset(tmp_path, quarantine=True)
+
+
+def test_load_truncated_gzip_raises_naming_file(tmp_path: Path) -> None:
+    """Check that a .csv.gz cut short is a contract error naming it, not EOFError."""
+    import gzip
+
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    rows = "".join(f"D{i},P1,2024-01-05\n" for i in range(2000))
+    packed = gzip.compress(("deal_id,partner_id,registered_at\n" + rows).encode())
+    (tmp_path / "deals.csv.gz").write_bytes(packed[: len(packed) // 2])
+
+    with pytest.raises(
+        DataContractError, match=r"deals\.csv\.gz: cannot be read, the compressed data"
+    ):
+        load_dataset(tmp_path)
