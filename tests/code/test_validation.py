@@ -372,9 +372,9 @@ def test_validate_deals_many_violations_lists_twenty_and_total(tmp_path: Path) -
     assert "row 20 (line 21)" in message
     assert "row 21 (line 22)" not in message
     assert message.endswith(
-        "Fix these rows in the source, or rerun with --quarantine (quarantine=True) "
-        "to set them aside in quarantine/<table>.csv with a reason each and go on "
-        "with the valid rows."
+        "Fix these rows in the source; `ghost-model validate --data DIR --quarantine` "
+        "writes each with its reason to DIR/quarantine/<table>.csv and goes on with "
+        "the valid rows (from Python: load_dataset(..., quarantine=True))."
     )
 
 

@@ -163,3 +163,22 @@ def test_load_parquet_bytes_decoded_and_lists_refused(tmp_path: Path) -> None:
 
     deals = load_dataset(tmp_path, quarantine=True).table("deals")
     assert deals["deal_id"].tolist() == ["D1"]
+
+
+def test_validate_huge_value_shown_cut_with_length(tmp_path: Path) -> None:
+    """Check that a 1 MB bad value is cut to about 80 characters in the message."""
+    from ghost_model.errors import DataContractError
+
+    huge = "x" * 1_000_000
+    folder = write_dataset(
+        tmp_path, f"deal_id,partner_id,registered_at\nD1,P1,{huge}\n"
+    )
+
+    with pytest.raises(DataContractError) as raised:
+        load_dataset(folder)
+
+    message = str(raised.value)
+    assert len(message) < 1000
+    assert (
+        "value '" + "x" * 79 + "... (1,000,000 characters): not an ISO 8601 timestamp"
+    ) in message

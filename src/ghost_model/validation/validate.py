@@ -39,6 +39,16 @@ MAX_LISTED = 20
 
 QUARANTINE_COLUMNS = ("source_row", "reason")
 
+FIX_ADVICE = (
+    "Fix these rows in the source; `ghost-model validate --data DIR --quarantine` "
+    "writes each with its reason to DIR/quarantine/<table>.csv and goes on with the "
+    "valid rows (from Python: load_dataset(..., quarantine=True))."
+)
+"""The close of the strict-mode error, true whichever command loaded the data."""
+
+MAX_SHOWN = 80
+"""How many characters of a bad value a message shows."""
+
 QUARANTINE_MARKER = ".ghost-model-quarantine"
 """The file that marks a folder as one quarantine mode wrote: only in such a folder
 are ``<table>.csv`` files overwritten or removed."""
@@ -271,11 +281,7 @@ def format_violations(results: list[TableResult]) -> str:
         for violation in result.violations.head(MAX_LISTED - listed).itertuples():
             lines.append("  - " + _describe(result, violation))
             listed += 1
-    lines.append(
-        "Fix these rows in the source, or rerun with --quarantine (quarantine=True) "
-        "to set them aside in quarantine/<table>.csv with a reason each and go on "
-        "with the valid rows."
-    )
+    lines.append(FIX_ADVICE)
     return "\n".join(lines)
 
 
@@ -289,11 +295,38 @@ def _describe(result: TableResult, violation: Any) -> str:
     if kind == "interval":
         start = str(violation.other)
         start_value = _raw_value(result.raw, row, start)
-        rule = rule.replace(f"before {start}", f"before {start} {start_value!r}", 1)
+        rule = rule.replace(
+            f"before {start}", f"before {start} {shown(start_value)}", 1
+        )
     elif kind == "duplicate_id":
         rule = f"{rule} ({_same_key_rows(result, row, column)})"
     place = result.origin.place(row)
-    return f"{place}, column {column!r}, value {value!r}: {rule}"
+    return f"{place}, column {column!r}, value {shown(value)}: {rule}"
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to about :data:`MAX_SHOWN` characters with its length.
+
+    Parameters
+    ----------
+    value
+        A raw value as read.
+
+    Returns
+    -------
+    str
+        The ``repr``, or its first characters, an ellipsis and the full length.
+    """
+    text = repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    if isinstance(value, str):
+        length = f"{len(value):,} characters"
+    elif isinstance(value, bytes):
+        length = f"{len(value):,} bytes"
+    else:
+        length = f"{len(text):,} characters as text"
+    return f"{text[:MAX_SHOWN]}... ({length})"
 
 
 def _same_key_rows(result: TableResult, row: int, column: str) -> str:
