@@ -9,6 +9,7 @@ rejected rows aside in ``quarantine/<table>.csv`` and exits 0.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from ghost_model.errors import DataContractError
     from ghost_model.loaders import load_dataset
 
+    # the summary printed below carries the per-table counts that the validation
+    # logs as info lines; -v shows them as well
+    counts_log = logging.getLogger("ghost_model.validation")
+    level = counts_log.level
+    if not args.verbose:
+        counts_log.setLevel(logging.WARNING)
     try:
         dataset = load_dataset(
             args.data, quarantine=args.quarantine, quarantine_dir=args.quarantine_dir
@@ -55,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        counts_log.setLevel(level)
     print(format_summary(dataset, quarantine_dir=_quarantine_dir(args)))
     return 0
 

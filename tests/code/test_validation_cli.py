@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -119,17 +120,24 @@ def summary_row(text: str, table: str) -> list[str]:
 
 
 def test_validate_cli_valid_dataset_prints_summary(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Check that a valid dataset exits 0 with one summary line per table."""
+    """Check that a valid dataset exits 0 with one summary line per table, and that
+    the per-table counts are not logged a second time."""
     folder = write_valid(tmp_path / "valid")
 
-    status = main(["validate", "--data", str(folder)])
+    with caplog.at_level(logging.INFO):
+        status = main(["validate", "--data", str(folder)])
 
     out = capsys.readouterr().out
     assert status == 0
     assert "time zone Asia/Tokyo" in out
     assert summary_row(out, "deals") == ["4", "4", "0", "0"]
+    logged = [r.name for r in caplog.records]
+    assert "ghost_model.validation.validate" not in logged
+    assert logging.getLogger("ghost_model.validation").level == logging.NOTSET
     assert summary_row(out, "psm_assignments") == ["3", "3", "0", "0"]
     assert "absent optional tables: none" in out
     assert "has no data" not in out
