@@ -1,21 +1,16 @@
 """Checks on the files a command is asked to write, made before any work starts.
 
 A command that reads a dataset must never write over it: ``--out DIR/deals.csv``
-would replace the deals with a score table. The files of a dataset are the ``--data``
-file itself (a DuckDB file) or, for a folder, every file directly inside it whose name
-is a contract table, ``dataset.yaml`` or a column-mapping YAML, and any file with a
-table suffix (``.csv``, ``.csv.gz``, ``.parquet``) when the folder is a mapped
-export, whose tables may carry any name.
+would replace the deals with a score table. Which files belong to a dataset is
+:func:`ghost_model.loaders.dataset_files`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ghost_model.contract import TABLES
-from ghost_model.dataset import DATASET_FILE, DatasetConfig
-from ghost_model.errors import ConfigError, GhostModelError
-from ghost_model.loaders import TABLE_SUFFIXES
+from ghost_model.errors import ConfigError
+from ghost_model.loaders import dataset_files
 
 
 def check_output(out: Path, option: str, suffixes: tuple[str, ...], data: Path) -> None:
@@ -50,29 +45,3 @@ def check_output(out: Path, option: str, suffixes: tuple[str, ...], data: Path) 
             f"{option} {str(out)!r}: is a file of the dataset {str(data)!r} that this "
             "command reads; writing there would replace it. Write to another path."
         )
-
-
-def dataset_files(data: Path) -> set[Path]:
-    """The resolved paths of the files a dataset at ``data`` is read from."""
-    data = data.resolve()
-    if data.is_file():
-        return {data}
-    if not data.is_dir():
-        return set()
-    mapped = False
-    config = data / DATASET_FILE
-    if config.is_file():
-        try:
-            mapped = DatasetConfig.from_file(config).mapping is not None
-        except GhostModelError:
-            mapped = False  # loading the dataset reports the broken file itself
-    files: set[Path] = set()
-    for path in data.iterdir():
-        name = path.name.lower()
-        if path.is_file() and (
-            name.split(".", 1)[0] in TABLES
-            or name.endswith((".yaml", ".yml"))
-            or (mapped and name.endswith(tuple(TABLE_SUFFIXES)))
-        ):
-            files.add(path.resolve())
-    return files

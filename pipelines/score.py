@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LANGS = ("en", "ja")
-SCORE_FORMATS = (".csv", ".parquet", ".json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,8 +72,9 @@ def add_band_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the partners, write the scores and the snapshot, print the path."""
+    from ghost_model.loaders import DUCKDB_SUFFIXES
     from ghost_model.registry import load_model
-    from ghost_model.scoring import write_scores
+    from ghost_model.scoring import SCORE_FORMATS, write_scores
     from ghost_model.settings import Settings
     from ghost_model.snapshot import write_snapshot
     from pipelines.outputs import check_output
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, "--out", SCORE_FORMATS, args.data)
     snapshot = args.snapshot or settings.resolved_snapshot_path()
     if not args.no_snapshot:
-        check_output(snapshot, "--snapshot", (".duckdb",), args.data)
+        check_output(snapshot, "--snapshot", DUCKDB_SUFFIXES, args.data)
     bands = bands_from(args)
     inputs = prepare_inputs(args.data, args.as_of, history=0)
     model = load_model("champion", settings)

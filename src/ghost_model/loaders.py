@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ghost_model.contract import TABLES
 from ghost_model.dataset import DATASET_FILE, Dataset, DatasetConfig
-from ghost_model.errors import DataContractError
+from ghost_model.errors import DataContractError, GhostModelError
 from ghost_model.validation import (
     Origin,
     check_quarantine_dir,
@@ -42,7 +42,13 @@ from ghost_model.validation import (
     validate_tables,
 )
 
-__all__ = ["load_dataset", "read_duckdb", "read_folder", "validate_tables"]
+__all__ = [
+    "dataset_files",
+    "load_dataset",
+    "read_duckdb",
+    "read_folder",
+    "validate_tables",
+]
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +112,7 @@ def load_dataset(
     if quarantine_dir is None:
         quarantine_dir = folder / QUARANTINE_DIR
     if quarantine:
-        inputs = [path] if is_database else _input_files(path)
+        inputs = dataset_files(path)
         quarantine_dir = check_quarantine_dir(quarantine_dir, inputs)
     quarantine_dir = Path(quarantine_dir)
 
@@ -217,9 +223,34 @@ def _duckdb_config(con: Any, path: Path, names: list[str]) -> DatasetConfig:
     return DatasetConfig.from_mapping(settings, source=f"{path}:{METADATA_TABLE}")
 
 
-def _input_files(folder: Path) -> list[Path]:
-    """``dataset.yaml`` and every file of the folder named like a table file."""
-    return [p for p in folder.iterdir() if p.name == DATASET_FILE or _suffix(p) != ""]
+def dataset_files(path: str | Path) -> set[Path]:
+    """The resolved paths of the files a dataset at ``path`` is read from.
+
+    A DuckDB file is its own one file. In a folder: ``dataset.yaml``, any YAML (a
+    column mapping), every file named after a contract table, and, when the folder
+    is a mapped export whose tables may carry any name, every file with a table
+    suffix. Commands use it to refuse writing over their input.
+    """
+    path = Path(path).resolve()
+    if path.is_file():
+        return {path}
+    if not path.is_dir():
+        return set()
+    try:
+        mapped = _is_mapped(path)
+    except GhostModelError:
+        mapped = False  # loading the dataset reports the broken dataset.yaml itself
+    files: set[Path] = set()
+    for file in path.iterdir():
+        suffix = _suffix(file)
+        table = file.name[: -len(suffix)] if suffix else ""
+        if file.is_file() and (
+            table in TABLES
+            or file.name.lower().endswith((".yaml", ".yml"))
+            or (mapped and suffix)
+        ):
+            files.add(file.resolve())
+    return files
 
 
 def _is_mapped(folder: Path) -> bool:

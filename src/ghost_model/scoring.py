@@ -431,6 +431,8 @@ def scores_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=list(CSV_COLUMNS))
 
 
+SCORE_FORMATS = (".csv", ".parquet", ".json")
+"""The file kinds :func:`write_scores` writes, by extension."""
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula."""
 
@@ -486,7 +488,7 @@ def write_scores(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
         When the extension is not ``.csv``, ``.parquet`` or ``.json``.
     """
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".json"):
+    if suffix not in SCORE_FORMATS:
         raise ConfigError(
             f"{path}: unknown output format {suffix!r}; name the file .csv, .parquet "
             "or .json"

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from ghost_model.errors import ConfigError
+from ghost_model.loaders import dataset_files
 from ghost_model.scoring import spreadsheet_safe
 from ghost_model.snapshot import write_snapshot
 from pipelines.cli import main
-from pipelines.outputs import check_output, dataset_files
+from pipelines.outputs import check_output
 
 
 @pytest.fixture

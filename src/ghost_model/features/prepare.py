@@ -81,6 +81,9 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 """The prepared input tables and their column types, ids still as text."""
 
+US_PER_HOUR = 3_600_000_000
+"""Microseconds in an hour (answer times are measured in hours)."""
+
 CHUNK_ROWS = 4_000_000
 """Rows of a table prepared at a time (bounds the temporary columns of a slice)."""
 
@@ -279,11 +282,8 @@ def _micros_between(frame: pd.DataFrame, start: str, end: str) -> pd.Series:
 
 
 def _hours_between(frame: pd.DataFrame, start: str, end: str) -> pd.Series:
-    if end not in frame.columns or start not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype="float64")
-    first = pd.to_datetime(frame[start], utc=True)
-    last = pd.to_datetime(frame[end], utc=True)
-    return ((last - first) / pd.Timedelta(hours=1)).astype("float64")
+    micros = _micros_between(frame, start, end).astype("float64")
+    return micros / US_PER_HOUR
 
 
 def _prepare_deals(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
