@@ -19,6 +19,8 @@ from ghost_model.dataset import Dataset, cutoff_instant
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
 
+_US_PER_DAY = 86_400_000_000
+
 _FREQ_OFFSETS = {"monthly": "MS", "quarterly": "QS-JAN", "weekly": "W-MON"}
 
 
@@ -97,17 +99,21 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
 def local_days(values: pd.Series, timezone: str) -> pd.Series:
     """The local day number (days since 1970-01-01 in ``timezone``) of each instant.
 
-    Missing instants stay missing (nullable ``Int32``).
+    Missing instants stay missing (nullable ``Int32``). The zone's offsets come from
+    pandas; the day is the floor of the local wall time in microseconds, which is
+    the same as numpy's cast to ``datetime64[D]`` and several times faster.
     """
-    stamps = pd.to_datetime(values, utc=True)
+    stamps = values
+    if not (
+        isinstance(values.dtype, pd.DatetimeTZDtype) and str(values.dtype.tz) == "UTC"
+    ):
+        stamps = pd.to_datetime(values, utc=True)
     local = stamps.dt.tz_convert(timezone).dt.tz_localize(None)
     raw = local.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-    days = raw.astype("datetime64[D]").astype(np.int64)
     mask = np.isnat(raw)
+    days = np.floor_divide(raw.view(np.int64), _US_PER_DAY).astype(np.int32)
     days[mask] = 0
-    return pd.Series(
-        pd.arrays.IntegerArray(days.astype(np.int32), mask), index=values.index
-    )
+    return pd.Series(pd.arrays.IntegerArray(days, mask), index=values.index)
 
 
 def day_instant(day: int, timezone: str) -> pd.Timestamp:
