@@ -61,11 +61,17 @@ def test_build_feature_table_subset_equals_whole_columns(
 def test_compiled_sql_subset_leaves_unread_steps_out() -> None:
     """Check that the loop's features read neither rep rows nor PSM assignments."""
     queries = dict(compiled_sql(FeatureConfig(), PRESENT, tuple(LOOP_FEATURES)))
-    assert list(queries) == ["gm_population", "partners"]
+    assert list(queries) == ["gm_deal_days", "gm_population", "partners"]
     assert "gm_psm_assignments" not in queries["partners"]
     assert "gm_rep_rows" not in queries["partners"]
     whole = dict(compiled_sql(FeatureConfig(), PRESENT))
-    assert list(whole) == ["gm_population", "gm_rep_rows", "partners", "reps"]
+    assert list(whole) == [
+        "gm_deal_days",
+        "gm_population",
+        "gm_rep_rows",
+        "partners",
+        "reps",
+    ]
     assert len(queries["partners"]) < len(whole["partners"]) / 2
 
 

@@ -244,12 +244,21 @@ def _queries(
     if features is None:
         return [*definitions.steps, ("partners", partners), ("reps", reps)]
     partners = _pruned(partners, ("partner_id", "ci", *features, "label"))
-    read = {t.name for t in partners.op().find(ops.UnboundTable)}
-    steps = [(n, q) for n, q in definitions.steps if n == POPULATION or n in read]
+    read = _tables_read(partners) | {POPULATION}
+    steps: list[tuple[str, Any]] = []
+    for name, step in reversed(definitions.steps):
+        if name in read:
+            steps.insert(0, (name, step))
+            read |= _tables_read(step)
     queries = [*steps, ("partners", partners)]
     if REP_ROWS in read:
         queries.append(("reps", reps))
     return queries
+
+
+def _tables_read(query: ir.Table) -> set[str]:
+    """Names of the input tables and stored steps ``query`` reads."""
+    return {t.name for t in query.op().find(ops.UnboundTable)}
 
 
 def _pruned(query: ir.Table, columns: tuple[str, ...]) -> ir.Table:

@@ -39,6 +39,8 @@ US_PER_DAY = 86_400_000_000
 """A local day after any data: the end of an interval that has not ended."""
 
 
+DEAL_DAYS = "gm_deal_days"
+"""The stored deal days (one row per partner and local day), read by several steps."""
 POPULATION = "gm_population"
 """The stored population at each cutoff, with the deal windows of every row."""
 REP_ROWS = "gm_rep_rows"
@@ -50,8 +52,10 @@ class Definitions:
     """The compiled-to-be expressions of one feature build.
 
     ``steps`` run first, in order, each stored on the backend under its name
-    (:data:`POPULATION`, then :data:`REP_ROWS`), so that the queries after it read
-    the stored rows instead of computing them again; then ``partners`` and ``reps``.
+    (:data:`DEAL_DAYS`, :data:`POPULATION`, then :data:`REP_ROWS`), so that the
+    queries after it read the stored rows instead of computing them again (a
+    backend runs a subquery once per place it appears in); then ``partners`` and
+    ``reps``.
     """
 
     partners: ir.Table
@@ -91,7 +95,8 @@ def define_features(
     """
     cut = tables["cutoffs"]
     deals = tables["deals"]
-    deal_days = _deal_days(deals)
+    computed_days = _deal_days(deals)
+    deal_days = ibis.table(computed_days.schema(), name=DEAL_DAYS)
     windows = _deal_windows(deal_days, cut, config)
     computed_pop = _population(windows[0], cut, tables.get("partners"), config)
     for block in windows[1:]:
@@ -122,7 +127,11 @@ def define_features(
     label = ibis.ifelse(base.labeled, silent, None).cast("int8")
     partners = base.select(*KEYS, **columns, label=label)
     reps = _rep_display(stored, config)
-    steps = [(POPULATION, computed_pop), (REP_ROWS, rep_rows)]
+    steps = [
+        (DEAL_DAYS, computed_days),
+        (POPULATION, computed_pop),
+        (REP_ROWS, rep_rows),
+    ]
     return Definitions(partners=partners, reps=reps, steps=steps)
 
 
@@ -231,35 +240,38 @@ def _deal_days(deals: ir.Table) -> ir.Table:
 
     ``n_reg`` registrations that day; ``n_won``/``n_lost`` closures that day; ``cyc``
     and ``n_cyc`` the summed (in microseconds, exact) and counted
-    registration-to-order times of the wins.
+    registration-to-order times of the wins. Each deal gives a registration row and,
+    once closed, a closing row; both kinds are summed in one aggregation.
     """
-    reg = deals.group_by("partner_id", d=deals.reg_d).aggregate(
-        n_reg=deals.count().cast("int64"),
-        n_won=ibis.literal(0, "int64"),
-        n_lost=ibis.literal(0, "int64"),
-        cyc=ibis.literal(0, "int64"),
-        n_cyc=ibis.literal(0, "int64"),
+    zero = ibis.literal(0, "int64")
+    reg = deals.select(
+        "partner_id",
+        d=deals.reg_d,
+        r=ibis.literal(1, "int64"),
+        w=zero,
+        l=zero,
+        c=zero,
+        k=zero,
     )
     closed = deals.filter(deals.close_d.notnull() & deals.outcome.isin(["won", "lost"]))
     won = closed.outcome == "won"
     cycle_known = won & closed.cycle_us.notnull()
-    close = closed.group_by("partner_id", d=closed.close_d).aggregate(
-        n_reg=ibis.literal(0, "int64"),
-        n_won=_count(won),
-        n_lost=_count(~won),
-        cyc=ibis.ifelse(cycle_known, closed.cycle_us, 0)
-        .cast("int64")
-        .sum()
-        .cast("int64"),
-        n_cyc=_count(cycle_known),
+    close = closed.select(
+        "partner_id",
+        d=closed.close_d,
+        r=zero,
+        w=_flag(won),
+        l=_flag(~won),
+        c=ibis.ifelse(cycle_known, closed.cycle_us, 0).cast("int64"),
+        k=_flag(cycle_known),
     )
-    both = reg.union(close)
-    return both.group_by("partner_id", "d").aggregate(
-        n_reg=both.n_reg.sum().cast("int64"),
-        n_won=both.n_won.sum().cast("int64"),
-        n_lost=both.n_lost.sum().cast("int64"),
-        cyc=both.cyc.sum().cast("int64"),
-        n_cyc=both.n_cyc.sum().cast("int64"),
+    rows = reg.union(close)
+    return rows.group_by("partner_id", "d").aggregate(
+        n_reg=rows.r.sum().cast("int64"),
+        n_won=rows.w.sum().cast("int64"),
+        n_lost=rows.l.sum().cast("int64"),
+        cyc=rows.c.sum().cast("int64"),
+        n_cyc=rows.k.sum().cast("int64"),
     )
 
 
@@ -322,9 +334,25 @@ def _deal_windows(
 
 
 def _bucketed(days: ir.Table, cut: ir.Table) -> ir.Table:
-    """Day rows with the index of the first cutoff after them (later days dropped)."""
-    joined = days.join(cut, [days.d >= cut.cut_prev, days.d < cut.cut_day])
-    return joined.select(*days.columns, ci=joined.ci)
+    """Day rows with the index of the first cutoff after them (later days dropped).
+
+    A day finds its cutoff through an equality join on a calendar of the days
+    between the first and the last cutoff (a hash lookup per row, where a join on
+    ranges sorts every row); days before the first cutoff are looked up as the day
+    just before it.
+    """
+    first = cut.filter(cut.ci == 0).select(first=cut.cut_day - 1)
+    bounds = cut.cross_join(first)
+    calendar = bounds.select(
+        "ci",
+        d=ibis.range(
+            ibis.greatest(bounds.cut_prev, bounds.first), bounds.cut_day
+        ).unnest(),
+    )
+    looked_up = days.cross_join(first)
+    looked_up = looked_up.mutate(d_cal=ibis.greatest(looked_up.d, looked_up.first))
+    joined = looked_up.join(calendar, looked_up.d_cal == calendar.d)
+    return joined.select(*[looked_up[c] for c in days.columns], ci=calendar.ci)
 
 
 def _deal_history(deal_days: ir.Table, cut: ir.Table) -> ir.Table:
