@@ -1,4 +1,4 @@
-"""Window sums by boundary buckets against counting every row for every window."""
+"""Window sums and cutoff buckets against counting every row for every cutoff."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ghost_model.features.definitions import _window_sums
+from ghost_model.features.definitions import _bucketed, _window_sums
 
 SUMS = {
     "last_30": ("n", 0, 30),
@@ -67,3 +67,34 @@ def test_window_sums_buckets_match_brute_force(seed: int) -> None:
         found = merged[f"{name}_g"].fillna(0)
         np.testing.assert_allclose(found, merged[name], rtol=0, atol=1e-9)
     assert len(got) == len(got.drop_duplicates(["partner_id", "ci"]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bucketed_days_go_to_first_cutoff_after_them(seed: int) -> None:
+    """Check that each day row gets the first cutoff after it; later days drop out.
+
+    Days lie before the first cutoff, on cutoff days, between them and after the
+    last one; one draw has a single cutoff.
+    """
+    rng = np.random.default_rng(seed)
+    days = rng.integers(-400, 1200, 300).astype(np.int32)
+    rows = pd.DataFrame({"partner_id": np.int32(1), "d": days, "n": np.arange(300)})
+    count = 1 if seed == 2 else 8
+    cut_days = sorted({int(v) for v in rng.integers(0, 800, count)})
+    cut = pd.DataFrame(
+        {
+            "ci": np.arange(len(cut_days), dtype=np.int32),
+            "cut_day": np.asarray(cut_days, dtype=np.int32),
+            "cut_prev": np.asarray([-(2**30), *cut_days[:-1]], dtype=np.int32),
+        }
+    )
+    con = ibis.duckdb.connect()
+    rows_t = con.create_table("rows", pa.Table.from_pandas(rows, preserve_index=False))
+    cut_t = con.create_table("cut", pa.Table.from_pandas(cut, preserve_index=False))
+
+    got = con.execute(_bucketed(rows_t, cut_t)).sort_values("n")
+    after = np.searchsorted(np.asarray(cut_days), days, side="right")
+    kept = after < len(cut_days)
+    assert got["n"].tolist() == rows["n"][kept].tolist()
+    assert got["ci"].tolist() == after[kept].tolist()
+    assert (got["d"].to_numpy() == days[kept]).all()
