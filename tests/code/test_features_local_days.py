@@ -29,6 +29,7 @@ def _reference(stamps: pd.Series, zone: str) -> np.ndarray:
 
 @pytest.mark.parametrize("zone", ZONES)
 def test_local_days_match_numpy_day_cast(zone: str) -> None:
+    """Check that days equal numpy's cast, before 1970 too, and keep missing ones."""
     rng = np.random.default_rng(ZONES.index(zone))
     micros = rng.integers(FIRST_US, LAST_US, 50_000)
     stamps = pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype(
@@ -46,11 +47,34 @@ def test_local_days_match_numpy_day_cast(zone: str) -> None:
     assert local_days(stamps.dt.tz_convert("Asia/Kathmandu"), zone).equals(got)
 
 
-def test_local_days_at_midnight_edges() -> None:
-    """The last microsecond of a local day and the first of the next."""
-    zone = "America/New_York"
-    midnight = pd.Timestamp("2024-03-10", tz=zone)  # the morning clocks go forward
-    stamps = pd.Series([midnight - pd.Timedelta(microseconds=1), midnight])
-    days = local_days(stamps.dt.tz_convert("UTC"), zone)
-    first = (midnight.tz_localize(None) - pd.Timestamp("1970-01-01")).days
-    assert days.tolist() == [first - 1, first]
+def _day(date: str) -> int:
+    return (pd.Timestamp(date) - pd.Timestamp("1970-01-01")).days
+
+
+def test_local_days_where_clocks_change_at_midnight() -> None:
+    """Check the day edges in Havana, whose clocks change at local midnight.
+
+    On 2024-03-10 the clocks jump from 00:00 to 01:00 (05:00Z), so that day has no
+    midnight; on 2024-11-03 they fall back from 01:00 to 00:00 (05:00Z), so the
+    day's first hour happens twice.
+    """
+    stamps = pd.Series(
+        pd.to_datetime(
+            [
+                "2024-03-10T04:59:59.999999Z",  # 23:59:59.999999 on 9 March
+                "2024-03-10T05:00:00Z",  # 01:00 on 10 March, its first instant
+                "2024-11-03T03:59:59.999999Z",  # 23:59:59.999999 on 2 November
+                "2024-11-03T04:00:00Z",  # 00:00 on 3 November, summer time
+                "2024-11-03T05:30:00Z",  # 00:30 on 3 November, the second time
+            ],
+            format="ISO8601",
+        )
+    ).astype("datetime64[us, UTC]")
+    days = local_days(stamps, "America/Havana")
+    assert days.tolist() == [
+        _day("2024-03-09"),
+        _day("2024-03-10"),
+        _day("2024-11-02"),
+        _day("2024-11-03"),
+        _day("2024-11-03"),
+    ]

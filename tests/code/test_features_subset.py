@@ -73,6 +73,9 @@ def test_compiled_sql_subset_leaves_unread_steps_out() -> None:
         "reps",
     ]
     assert len(queries["partners"]) < len(whole["partners"]) / 2
+    # the month is a population column: the deal days are read through it
+    month = dict(compiled_sql(FeatureConfig(), PRESENT, ("month_of_year",)))
+    assert list(month) == ["gm_deal_days", "gm_population", "partners"]
 
 
 def test_build_feature_table_subset_reps_empty_when_unread(whole: FeatureTable) -> None:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from ghost_model.features.definitions import _bucketed, _window_sums
+from ghost_model.features.prepare import NO_DAY
 
 SUMS = {
     "last_30": ("n", 0, 30),
@@ -71,21 +72,23 @@ def test_window_sums_buckets_match_brute_force(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_bucketed_days_go_to_first_cutoff_after_them(seed: int) -> None:
-    """Check that each day row gets the first cutoff after it; later days drop out.
+    """Check that each day row gets the first cutoff after it; the others drop out.
 
     Days lie before the first cutoff, on cutoff days, between them and after the
-    last one; one draw has a single cutoff.
+    last one; one draw has a single cutoff. Rows without a day and rows on or after
+    the last cutoff day get no cutoff.
     """
     rng = np.random.default_rng(seed)
-    days = rng.integers(-400, 1200, 300).astype(np.int32)
-    rows = pd.DataFrame({"partner_id": np.int32(1), "d": days, "n": np.arange(300)})
     count = 1 if seed == 2 else 8
     cut_days = sorted({int(v) for v in rng.integers(0, 800, count)})
+    drawn = rng.integers(-400, 1200, 300)
+    days = pd.array([*drawn, *cut_days, None, None], dtype="Int32")
+    rows = pd.DataFrame({"partner_id": np.int32(1), "d": days, "n": range(len(days))})
     cut = pd.DataFrame(
         {
             "ci": np.arange(len(cut_days), dtype=np.int32),
             "cut_day": np.asarray(cut_days, dtype=np.int32),
-            "cut_prev": np.asarray([-(2**30), *cut_days[:-1]], dtype=np.int32),
+            "cut_prev": np.asarray([NO_DAY, *cut_days[:-1]], dtype=np.int32),
         }
     )
     con = ibis.duckdb.connect()
@@ -93,8 +96,9 @@ def test_bucketed_days_go_to_first_cutoff_after_them(seed: int) -> None:
     cut_t = con.create_table("cut", pa.Table.from_pandas(cut, preserve_index=False))
 
     got = con.execute(_bucketed(rows_t, cut_t)).sort_values("n")
-    after = np.searchsorted(np.asarray(cut_days), days, side="right")
+    known = days.to_numpy(dtype="int64", na_value=2**40)
+    after = np.searchsorted(np.asarray(cut_days), known, side="right")
     kept = after < len(cut_days)
     assert got["n"].tolist() == rows["n"][kept].tolist()
     assert got["ci"].tolist() == after[kept].tolist()
-    assert (got["d"].to_numpy() == days[kept]).all()
+    assert (got["d"].to_numpy() == known[kept]).all()

@@ -26,7 +26,6 @@ from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import normalise_cutoffs
 from ghost_model.features.definitions import (
-    POPULATION,
     REP_ROWS,
     define_features,
     input_tables,
@@ -224,7 +223,7 @@ def compiled_sql(
         ``(name, sql)`` in the order they run: the stored steps (each result is
         registered under its name for the queries after it), then ``partners`` and
         ``reps``. With ``features``, a stored step no later query reads is left
-        out, and ``reps`` is the empty string when the rep rows are left out.
+        out, and so is ``reps`` when the rep rows are left out.
     """
     queries = _queries(config, present, features)
     compiled = [(name, str(ibis.to_sql(q, dialect="duckdb"))) for name, q in queries]
@@ -236,20 +235,23 @@ def _queries(
 ) -> list[tuple[str, Any]]:
     """The Ibis queries of one build in running order, pruned to ``features``.
 
-    With a subset, the stored rep rows and the rep display are left out when the
-    pruned partner query no longer reads them.
+    With a subset, a stored step is kept only when the pruned partner query reads
+    it, directly or through a kept step; the rep display is left out with the rep
+    rows.
     """
     definitions = define_features(input_tables(("deals", *present)), config)
     partners, reps = definitions.partners, definitions.reps
     if features is None:
         return [*definitions.steps, ("partners", partners), ("reps", reps)]
     partners = _pruned(partners, ("partner_id", "ci", *features, "label"))
-    read = _tables_read(partners) | {POPULATION}
-    steps: list[tuple[str, Any]] = []
+    # a step reads only the steps before it: walk back from the partner query
+    read = _tables_read(partners)
+    kept: list[tuple[str, Any]] = []
     for name, step in reversed(definitions.steps):
         if name in read:
-            steps.insert(0, (name, step))
+            kept.append((name, step))
             read |= _tables_read(step)
+    steps = kept[::-1]
     queries = [*steps, ("partners", partners)]
     if REP_ROWS in read:
         queries.append(("reps", reps))

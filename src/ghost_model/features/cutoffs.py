@@ -19,7 +19,8 @@ from ghost_model.dataset import Dataset, cutoff_instant
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
 
-_US_PER_DAY = 86_400_000_000
+US_PER_DAY = 86_400_000_000
+"""Microseconds in a day."""
 
 _FREQ_OFFSETS = {"monthly": "MS", "quarterly": "QS-JAN", "weekly": "W-MON"}
 
@@ -111,7 +112,7 @@ def local_days(values: pd.Series, timezone: str) -> pd.Series:
     local = stamps.dt.tz_convert(timezone).dt.tz_localize(None)
     raw = local.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     mask = np.isnat(raw)
-    days = np.floor_divide(raw.view(np.int64), _US_PER_DAY).astype(np.int32)
+    days = np.floor_divide(raw.view(np.int64), US_PER_DAY).astype(np.int32)
     days[mask] = 0
     return pd.Series(pd.arrays.IntegerArray(days, mask), index=values.index)
 

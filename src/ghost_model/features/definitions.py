@@ -30,12 +30,11 @@ import ibis
 import ibis.expr.types as ir
 
 from ghost_model.features.config import FeatureConfig
+from ghost_model.features.cutoffs import US_PER_DAY
 from ghost_model.features.prepare import coded_schema
 
 KEYS = ("partner_id", "ci")
 FAR_DAY = 2**30
-US_PER_DAY = 86_400_000_000
-"""Microseconds in a day: registration-to-order times are summed in microseconds."""
 """A local day after any data: the end of an interval that has not ended."""
 
 
@@ -55,7 +54,7 @@ class Definitions:
     (:data:`DEAL_DAYS`, :data:`POPULATION`, then :data:`REP_ROWS`), so that the
     queries after it read the stored rows instead of computing them again (a
     backend runs a subquery once per place it appears in); then ``partners`` and
-    ``reps``.
+    ``reps``. A step reads only the inputs and the steps before it.
     """
 
     partners: ir.Table
@@ -247,11 +246,11 @@ def _deal_days(deals: ir.Table) -> ir.Table:
     reg = deals.select(
         "partner_id",
         d=deals.reg_d,
-        r=ibis.literal(1, "int64"),
-        w=zero,
-        l=zero,
-        c=zero,
-        k=zero,
+        n_reg=ibis.literal(1, "int64"),
+        n_won=zero,
+        n_lost=zero,
+        cyc=zero,
+        n_cyc=zero,
     )
     closed = deals.filter(deals.close_d.notnull() & deals.outcome.isin(["won", "lost"]))
     won = closed.outcome == "won"
@@ -259,19 +258,18 @@ def _deal_days(deals: ir.Table) -> ir.Table:
     close = closed.select(
         "partner_id",
         d=closed.close_d,
-        r=zero,
-        w=_flag(won),
-        l=_flag(~won),
-        c=ibis.ifelse(cycle_known, closed.cycle_us, 0).cast("int64"),
-        k=_flag(cycle_known),
+        n_reg=zero,
+        n_won=_flag(won),
+        n_lost=_flag(~won),
+        cyc=ibis.ifelse(cycle_known, closed.cycle_us, 0).cast("int64"),
+        n_cyc=_flag(cycle_known),
     )
-    rows = reg.union(close)
+    rows = reg.union(close, distinct=False)
     return rows.group_by("partner_id", "d").aggregate(
-        n_reg=rows.r.sum().cast("int64"),
-        n_won=rows.w.sum().cast("int64"),
-        n_lost=rows.l.sum().cast("int64"),
-        cyc=rows.c.sum().cast("int64"),
-        n_cyc=rows.k.sum().cast("int64"),
+        **{
+            c: rows[c].sum().cast("int64")
+            for c in ("n_reg", "n_won", "n_lost", "cyc", "n_cyc")
+        }
     )
 
 
@@ -341,16 +339,20 @@ def _bucketed(days: ir.Table, cut: ir.Table) -> ir.Table:
     ranges sorts every row); days before the first cutoff are looked up as the day
     just before it.
     """
-    first = cut.filter(cut.ci == 0).select(first=cut.cut_day - 1)
-    bounds = cut.cross_join(first)
+    before_first = cut.filter(cut.ci == 0).select(before_first=cut.cut_day - 1)
+    bounds = cut.cross_join(before_first)
     calendar = bounds.select(
         "ci",
         d=ibis.range(
-            ibis.greatest(bounds.cut_prev, bounds.first), bounds.cut_day
+            ibis.greatest(bounds.cut_prev, bounds.before_first), bounds.cut_day
         ).unnest(),
     )
-    looked_up = days.cross_join(first)
-    looked_up = looked_up.mutate(d_cal=ibis.greatest(looked_up.d, looked_up.first))
+    looked_up = days.cross_join(before_first)
+    early = looked_up.d < looked_up.before_first
+    # a missing day stays missing and finds no cutoff (greatest would skip it)
+    looked_up = looked_up.mutate(
+        d_cal=ibis.ifelse(early, looked_up.before_first, looked_up.d)
+    )
     joined = looked_up.join(calendar, looked_up.d_cal == calendar.d)
     return joined.select(*[looked_up[c] for c in days.columns], ci=calendar.ci)
 
