@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.report import count_or_zero
 from pipelines.score import LANGS, add_band_arguments, bands_from, score_languages
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder for scores and reports; default: GHOST_HOME (var)",
     )
     parser.add_argument(
-        "--top", type=int, default=200, help="partners shown in the reports"
+        "--top",
+        type=count_or_zero,
+        default=200,
+        help="partners shown in the reports (default 200; 0 shows every partner)",
     )
     add_band_arguments(parser)
 

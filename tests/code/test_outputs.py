@@ -100,12 +100,18 @@ def test_wrong_output_kind_refused_before_work(
     assert "Traceback" not in err
 
 
-def test_report_refuses_negative_top(
-    dataset_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "command", [["report", "--out", "r.html"], ["demo", "--out-dir", "out"]]
+)
+def test_negative_top_refused(
+    command: list[str],
+    dataset_copy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Check that --top below 0 is a usage error, not 'all but the last N'."""
     with pytest.raises(SystemExit) as exit_info:
-        main(["report", "--data", str(dataset_copy), "--out", "r.html", "--top", "-5"])
+        main([command[0], "--data", str(dataset_copy), *command[1:], "--top", "-5"])
 
     assert exit_info.value.code == 2
     assert "expected 0 or more, got -5" in capsys.readouterr().err
