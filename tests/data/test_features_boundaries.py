@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ghost_model.dataset import Dataset, DatasetConfig, cutoff_instant
-from ghost_model.features import FeatureTable, build_feature_table
+from ghost_model.features import FeatureConfig, FeatureTable, build_feature_table
 
 ZONE = "Asia/Tokyo"
 T = cutoff_instant("2024-04-01", ZONE)
@@ -186,3 +186,44 @@ def test_build_feature_table_label_window_past_extract_unlabeled() -> None:
     table = build_feature_table(_dataset(extract_days=89), [T])
     assert table.frame["label"].isna().all()
     assert len(table.frame) == 4
+
+
+def test_build_feature_table_rep_joining_at_cutoff_as_unlisted() -> None:
+    """Check that a rep joining the roster exactly at t counts as one it does not
+    list: a seller whose last deal is older than every rep window stays a quiet rep
+    (kept by a look-back of 365 days) whether or not the later roster row exists."""
+    config = FeatureConfig(lookback_days=365)
+    dataset = _dataset()
+    old = pd.DataFrame(
+        {
+            "deal_id": _str(["d9"]),
+            "partner_id": _str(["A"]),
+            "registered_at": _ts([_at(-250)]),
+            "rep_id": _str(["ra2"]),
+            "closed_at": _ts([_at(-240)]),
+            "outcome": _str(["won"]),
+        }
+    )
+    dataset.tables["deals"] = pd.concat(
+        [dataset.tables["deals"], old], ignore_index=True
+    )
+    before = build_feature_table(dataset, [T], config)
+    joined = pd.DataFrame(
+        {
+            "rep_id": _str(["ra2"]),
+            "partner_id": _str(["A"]),
+            "joined_at": _ts([T]),
+            "left_at": _ts([None]),
+        }
+    )
+    roster = dataset.tables["partner_reps"]
+    dataset.tables["partner_reps"] = pd.concat([roster, joined], ignore_index=True)
+    after = build_feature_table(dataset, [T], config)
+
+    rep = after.reps[after.reps["rep_id"] == "ra2"]
+    assert len(rep) == 1
+    assert bool(rep["quiet"].iloc[0])
+    assert not bool(rep["on_roster"].iloc[0])
+    assert _row(after, "A")["quiet_reps"] == 1.0
+    pd.testing.assert_frame_equal(after.frame, before.frame)
+    pd.testing.assert_frame_equal(after.reps, before.reps)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ghost_model.dataset import Dataset, cutoff_instant
-from ghost_model.features import FeatureTable, build_feature_table
+from ghost_model.features import FeatureConfig, FeatureTable, build_feature_table
 from ghost_model.features.testing import random_dataset
 
 ZONE = "Asia/Tokyo"
@@ -19,6 +19,43 @@ SECONDS_AFTER = 200 * 86400
 BASE = random_dataset(
     partners=6, days=300, events_per_partner=30, seed=21, timezone=ZONE
 )
+# two reps whose only deals lie 180-365 days before t: past every rep window, inside
+# the long look-back below
+_OLD_DEALS = pd.DataFrame(
+    {
+        "deal_id": pd.Series(["DOLD1", "DOLD2"], dtype="str"),
+        "partner_id": pd.Series(["P000", "P001"], dtype="str"),
+        "registered_at": pd.Series(
+            pd.to_datetime(["2022-10-15T10:00Z", "2022-11-01T03:00Z"])
+        ).astype("datetime64[us, UTC]"),
+        "rep_id": pd.Series(["ROLD1", "ROLD2"], dtype="str"),
+        "closed_at": pd.Series(
+            pd.to_datetime(["2022-11-20T10:00Z", "2022-12-01T03:00Z"])
+        ).astype("datetime64[us, UTC]"),
+        "outcome": pd.Series(["won", "lost"], dtype="str"),
+        "amount": [1000.0, 2000.0],
+    }
+)
+BASE.tables["deals"] = pd.concat([BASE.tables["deals"], _OLD_DEALS], ignore_index=True)
+_ROSTER = BASE.tables["partner_reps"]
+REP_PARTNER = {
+    **dict(zip(_ROSTER["rep_id"], _ROSTER["partner_id"], strict=True)),
+    "ROLD1": "P000",
+    "ROLD2": "P001",
+}
+OFF_ROSTER = sorted(["ROLD1", "ROLD2", *_ROSTER["rep_id"].iloc[::5]])
+"""Reps with deals before t that the base roster does not list; rows appended later
+may list them, joining at or after t."""
+BASE.tables["partner_reps"] = _ROSTER[~_ROSTER["rep_id"].isin(OFF_ROSTER)].reset_index(
+    drop=True
+)
+
+CONFIGS = {
+    "default": FeatureConfig(),
+    # a look-back past the longest window keeps reps whose last deal is older than
+    # every rep window, whose rows only the roster state decides
+    "long look-back": FeatureConfig(lookback_days=365),
+}
 
 
 def _copy(dataset: Dataset) -> Dataset:
@@ -33,6 +70,14 @@ def _features(table: FeatureTable) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def base_table() -> FeatureTable:
     return build_feature_table(BASE, [CUTOFF])
+
+
+@pytest.fixture(scope="module")
+def base_tables() -> dict[str, FeatureTable]:
+    return {
+        name: build_feature_table(BASE, [CUTOFF], config)
+        for name, config in CONFIGS.items()
+    }
 
 
 def _later(rng: np.random.Generator, n: int, on_cutoff: float = 0.3) -> pd.Series:
@@ -56,6 +101,8 @@ def _append_later_events(dataset: Dataset, rng: np.random.Generator) -> None:
         return pd.Series(rng.choice(values, n), dtype="str")
 
     start = _later(rng, n)
+    # reps who sold before t but were not on the roster: some join it at or after t
+    listed = [r for r in OFF_ROSTER if rng.random() < 0.5]
     new = {
         "deals": pd.DataFrame(
             {
@@ -88,10 +135,15 @@ def _append_later_events(dataset: Dataset, rng: np.random.Generator) -> None:
         ),
         "partner_reps": pd.DataFrame(
             {
-                "rep_id": pd.Series(["RNEW1", "RNEW2"], dtype="str"),
-                "partner_id": pd.Series(rng.choice(partners, 2), dtype="str"),
-                "joined_at": _later(rng, 2),
-                "left_at": pd.Series([pd.NaT, pd.NaT], dtype="datetime64[us, UTC]"),
+                "rep_id": pd.Series(["RNEW1", "RNEW2", *listed], dtype="str"),
+                "partner_id": pd.Series(
+                    [*rng.choice(partners, 2), *[REP_PARTNER[r] for r in listed]],
+                    dtype="str",
+                ),
+                "joined_at": _later(rng, 2 + len(listed)),
+                "left_at": pd.Series(
+                    [pd.NaT] * (2 + len(listed)), dtype="datetime64[us, UTC]"
+                ),
             }
         ),
         "psm_assignments": pd.DataFrame(
@@ -147,9 +199,13 @@ def _rewrite_later_values(dataset: Dataset, rng: np.random.Generator) -> None:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(seed=st.integers(0, 2**32 - 1), rewrite=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rewrite=st.booleans(),
+    config=st.sampled_from(sorted(CONFIGS)),
+)
 def test_build_feature_table_later_events_no_effect(
-    base_table: FeatureTable, seed: int, rewrite: bool
+    base_tables: dict[str, FeatureTable], seed: int, rewrite: bool, config: str
 ) -> None:
     """Check that adding events at/after t, or changing end instants at/after t,
     leaves every feature at t (partner rows and rep rows) unchanged."""
@@ -158,9 +214,10 @@ def test_build_feature_table_later_events_no_effect(
     _append_later_events(dataset, rng)
     if rewrite:
         _rewrite_later_values(dataset, rng)
-    table = build_feature_table(dataset, [CUTOFF])
-    pd.testing.assert_frame_equal(_features(table), _features(base_table))
-    pd.testing.assert_frame_equal(table.reps, base_table.reps)
+    table = build_feature_table(dataset, [CUTOFF], CONFIGS[config])
+    base = base_tables[config]
+    pd.testing.assert_frame_equal(_features(table), _features(base))
+    pd.testing.assert_frame_equal(table.reps, base.reps)
 
 
 def test_build_feature_table_shuffled_rows_same(base_table: FeatureTable) -> None:

@@ -481,10 +481,14 @@ def _rep_rows(
             in_roster=roster.rep_id.notnull(),
         )
     now = act2.cut_day
+    # a roster row whose rep joins at or after t is not known at t: such a rep is
+    # treated exactly as one the roster does not list
+    rostered = act2.in_roster & (act2.join_d < now)
     departed = act2.left_d.notnull() & (act2.left_d < now)
-    on_roster = act2.in_roster & (act2.join_d < now) & ~departed
+    on_roster = rostered & ~departed
     ever_sold = act2.won_ever > 0
     out = act2.mutate(
+        rostered=rostered.fill_null(False),
         departed=departed.fill_null(False),
         on_roster=on_roster.fill_null(False),
         ever_sold=ever_sold,
@@ -499,7 +503,7 @@ def _rep_rows(
         out.on_roster
         | out.departed_recently
         | (out.r_reg_l > 0)
-        | (~out.in_roster & (out.last_reg_d >= out.cut_day - config.lookback_days))
+        | (~out.rostered & (out.last_reg_d >= out.cut_day - config.lookback_days))
     )
     kept = out.filter(keep.fill_null(False))
     return kept.select(
