@@ -226,31 +226,50 @@ def _duckdb_config(con: Any, path: Path, names: list[str]) -> DatasetConfig:
 def dataset_files(path: str | Path) -> set[Path]:
     """The resolved paths of the files a dataset at ``path`` is read from.
 
-    A DuckDB file is its own one file. In a folder: ``dataset.yaml``, any YAML (a
-    column mapping), every file named after a contract table, and, when the folder
-    is a mapped export whose tables may carry any name, every file with a table
-    suffix. Commands use it to refuse writing over their input.
+    A DuckDB file is its own one file. In a folder, every file that
+    :func:`belongs_to_dataset` names. Commands use it to refuse writing over their
+    input.
     """
     path = Path(path).resolve()
     if path.is_file():
         return {path}
     if not path.is_dir():
         return set()
+    mapped = is_mapped_folder(path)
+    return {
+        file.resolve()
+        for file in path.iterdir()
+        if file.is_file() and belongs_to_dataset(file.name, mapped=mapped)
+    }
+
+
+def belongs_to_dataset(name: str, *, mapped: bool) -> bool:
+    """Whether a file called ``name`` in a dataset folder is part of the dataset.
+
+    That is ``dataset.yaml`` and any YAML (a column mapping), the simulator's
+    ``truth.csv``, and every file a load would read as a table: one named after a
+    contract table with a table suffix in any case (``deals.CSV``), or, in a mapped
+    export (``mapped``), whose tables may carry any name, any file with a table
+    suffix. A file that does not exist yet counts too: writing it would change
+    what the next load reads.
+    """
+    suffix = _suffix(Path(name))
+    table = name[: -len(suffix)] if suffix else ""
+    return (
+        table in TABLES
+        or name in KNOWN_FILES
+        or name.lower().endswith((".yaml", ".yml"))
+        or (mapped and bool(suffix))
+    )
+
+
+def is_mapped_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a mapped export; a broken or missing ``dataset.yaml``
+    reads as not mapped (loading the dataset reports the broken file itself)."""
     try:
-        mapped = _is_mapped(path)
+        return _is_mapped(folder)
     except GhostModelError:
-        mapped = False  # loading the dataset reports the broken dataset.yaml itself
-    files: set[Path] = set()
-    for file in path.iterdir():
-        suffix = _suffix(file)
-        table = file.name[: -len(suffix)] if suffix else ""
-        if file.is_file() and (
-            table in TABLES
-            or file.name.lower().endswith((".yaml", ".yml"))
-            or (mapped and suffix)
-        ):
-            files.add(file.resolve())
-    return files
+        return False
 
 
 def _is_mapped(folder: Path) -> bool:

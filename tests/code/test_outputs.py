@@ -180,3 +180,41 @@ def test_spreadsheet_safe_quotes_formulas_only() -> None:
     assert safe["reason_1"].tolist() == ["'+cmd", "Portal views: 3", "", "'\tx", "ok"]
     assert safe["probability"].tolist() == [0.5, -0.25, 0.1, 0.2, 0.3]
     assert frame["partner_id"].iloc[0] == "=HYPERLINK(1)"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "deals.csv",  # the dataset holds deals.parquet: the next load sees two
+        "portal_views.CSV",
+        "psm_assignments.csv.gz",
+        "mapping.yaml",
+    ],
+)
+def test_check_output_refuses_new_dataset_file_name(
+    dataset_copy: Path, name: str
+) -> None:
+    """Check that a file the next load would read is refused even where it does not
+    exist yet."""
+    suffix = Path(name).suffix.lower()
+    with pytest.raises(ConfigError, match="is part of the dataset"):
+        check_output(dataset_copy / name, "--out", (suffix,), dataset_copy)
+
+
+def test_check_output_refuses_simulator_truth(dataset_copy: Path) -> None:
+    """Check that the simulator's truth.csv beside the tables is kept."""
+    with pytest.raises(ConfigError, match="is a file of the dataset"):
+        check_output(dataset_copy / "truth.csv", "--out", (".csv",), dataset_copy)
+    (dataset_copy / "truth.csv").unlink()
+    with pytest.raises(ConfigError, match="is part of the dataset"):
+        check_output(dataset_copy / "truth.csv", "--out", (".csv",), dataset_copy)
+
+
+def test_check_output_refuses_hard_link_to_dataset_file(
+    dataset_copy: Path, tmp_path: Path
+) -> None:
+    """Check that a hard link to a table, outside the folder, is one of its files."""
+    link = tmp_path / "elsewhere.parquet"
+    link.hardlink_to(dataset_copy / "deals.parquet")
+    with pytest.raises(ConfigError, match="is a file of the dataset"):
+        check_output(link, "--out", (".parquet",), dataset_copy)
