@@ -400,11 +400,11 @@ def quarantine_reasons(folder: Path) -> dict[str, int]:
 
 def build_features(dataset: Dataset) -> tuple[FeatureTable, pd.Timestamp]:
     """Monthly cutoffs plus the latest cutoff the data supports, and the table."""
+    from ghost_model.dataset import latest_cutoff
     from ghost_model.features import FeatureConfig, build_feature_table, monthly_cutoffs
-    from ghost_model.scoring import default_as_of
 
     config = FeatureConfig()
-    as_of = default_as_of(dataset.extract_time, dataset.timezone)
+    as_of = latest_cutoff(dataset.extract_time, dataset.timezone)
     cutoffs = sorted({*monthly_cutoffs(dataset, config), as_of})
     return build_feature_table(dataset, cutoffs, config), as_of
 

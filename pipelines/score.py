@@ -6,7 +6,7 @@ champion model and writes the scores (CSV, Parquet or JSON by the extension of
 
 ``--as-of`` defaults to the latest cutoff the data supports: the midnight after the
 last complete day of the extract, in the dataset's time zone (see
-:func:`ghost_model.scoring.default_as_of`).
+:func:`ghost_model.dataset.latest_cutoff`).
 """
 
 from __future__ import annotations

@@ -67,7 +67,12 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
     """
     import pandas as pd
 
-    from ghost_model.dataset import DatasetConfig, check_timezone, cutoff_instant
+    from ghost_model.dataset import (
+        DatasetConfig,
+        check_timezone,
+        cutoff_instant,
+        latest_cutoff,
+    )
     from ghost_model.features import build_feature_table
     from ghost_model.loaders import validate_tables
     from ghost_model.scoring import score_partners
@@ -93,6 +98,14 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
     )
 
     cutoff = cutoff_instant(day, timezone)
+    latest = latest_cutoff(config.extract_time, timezone)
+    if cutoff > latest:
+        raise RequestFieldError.about(
+            "body.as_of",
+            f"{request.as_of!r} is {day.isoformat()} in {timezone}, after today "
+            f"({latest.tz_convert(timezone).date().isoformat()}); a score is taken "
+            "at a midnight that has passed",
+        )
     table = _checked(lambda: build_feature_table(dataset, [cutoff]), "body.tables")
     frame = table.frame
     if frame.empty or not (frame["partner_id"] == request.partner_id).any():

@@ -248,6 +248,44 @@ def _naive_text(value: Any) -> str:
     )
 
 
+END_OF_DAY_STAMP = pd.Timedelta(seconds=1)
+"""How close to midnight an extract covers its whole day: exports are often stamped
+``23:59:59`` for "the end of the day"."""
+
+
+def covered_until(extract_time: pd.Timestamp) -> pd.Timestamp:
+    """The end of what an extract covers: :data:`END_OF_DAY_STAMP` after it.
+
+    An extract stamped ``23:59:59`` thus covers its day up to midnight, for the
+    latest cutoff, the monthly cutoffs and the label windows alike.
+    """
+    return extract_time + END_OF_DAY_STAMP
+
+
+def latest_cutoff(extract_time: pd.Timestamp, timezone: str) -> pd.Timestamp:
+    """The latest cutoff the data supports: midnight after the last complete day.
+
+    An extract taken at the very end of a day (see :func:`covered_until`) covers
+    that day, so the cutoff is the next midnight; an extract taken during a day
+    covers only the days before it, so the cutoff is that day's midnight. Both are
+    midnights in the dataset's zone.
+
+    Parameters
+    ----------
+    extract_time
+        The instant the data was taken (UTC).
+    timezone
+        The dataset's IANA time zone.
+
+    Returns
+    -------
+    pandas.Timestamp
+        The cutoff as a UTC instant.
+    """
+    local = covered_until(extract_time).tz_convert(timezone)
+    return cutoff_instant(local.date(), timezone)
+
+
 def parse_as_of_date(text: str, timezone: str, option: str = "--as-of") -> pd.Timestamp:
     """Read a cutoff given as a date ``YYYY-MM-DD``: its midnight in ``timezone``.
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ghost_model.actions import check_lang, suggest_actions
 from ghost_model.contract import STAGES_WITH_CONTEXT
-from ghost_model.dataset import parse_as_of_date
+from ghost_model.dataset import latest_cutoff, parse_as_of_date
 from ghost_model.errors import ConfigError
 from ghost_model.explain import (
     ExplainableModel,
@@ -112,30 +112,6 @@ class RiskBands:
         return "low"
 
 
-def default_as_of(extract_time: pd.Timestamp, timezone: str) -> pd.Timestamp:
-    """The latest cutoff the data supports: midnight after the last complete day.
-
-    An extract taken at the very end of a day (within one second of midnight, as
-    exports stamped ``23:59:59`` are) covers that day, so the cutoff is the next
-    midnight; an extract taken during a day covers only the days before it, so the
-    cutoff is that day's midnight. Both are midnights in the dataset's zone.
-
-    Parameters
-    ----------
-    extract_time
-        The instant the data was taken (UTC).
-    timezone
-        The dataset's IANA time zone.
-
-    Returns
-    -------
-    pandas.Timestamp
-        The cutoff as a UTC instant.
-    """
-    local = (extract_time + pd.Timedelta(seconds=1)).tz_convert(timezone)
-    return local.normalize().tz_convert("UTC").as_unit("us")
-
-
 def resolve_as_of(
     text: str | None,
     extract_time: pd.Timestamp,
@@ -147,7 +123,7 @@ def resolve_as_of(
     Parameters
     ----------
     text
-        A date ``YYYY-MM-DD``, or ``None`` for :func:`default_as_of`.
+        A date ``YYYY-MM-DD``, or ``None`` for :func:`latest_cutoff`.
     extract_time
         The instant the data was taken (UTC).
     timezone
@@ -165,7 +141,7 @@ def resolve_as_of(
     ConfigError
         When ``text`` is not a date or lies after what the data supports.
     """
-    latest = default_as_of(extract_time, timezone)
+    latest = latest_cutoff(extract_time, timezone)
     if text is None:
         return latest
     as_of = parse_as_of_date(text, timezone, option)

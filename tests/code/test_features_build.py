@@ -153,6 +153,9 @@ def test_build_feature_table_unknown_backend_raises() -> None:
         ({"windows": (90, 30, 180)}, "three increasing"),
         ({"horizon_days": 0}, "horizon_days=0"),
         ({"frequency": "daily"}, "frequency='daily'"),
+        ({"lookback_days": 10**8}, "from 1 to 3660"),
+        ({"horizon_days": True}, "horizon_days=True"),
+        ({"windows": (30, 90, 10**9)}, "up to 3660"),
     ],
 )
 def test_feature_config_bad_values_raise(
@@ -264,3 +267,61 @@ def test_monthly_cutoffs_extract_time_past_calendar_raises() -> None:
 
     with pytest.raises(ConfigError, match="extract_time 9999-06-30T00:00:00"):
         monthly_cutoffs(dataset)
+
+
+@pytest.mark.parametrize(
+    ("cutoffs", "message"),
+    [
+        ("2023-03-01", "expected a list of cutoffs"),
+        ([None], "missing"),
+        ([pd.NaT], "missing"),
+        ([float("nan")], "a number, not a date"),
+        ([20230301], "a number, not a date"),
+        (["tomorrow"], "not a date or an instant"),
+        (["2023-02-30"], "not a date or an instant"),
+        ([pd.Timestamp("2023-03-01 23:59")], "a time of day without a zone"),
+    ],
+)
+def test_build_feature_table_bad_cutoff_values_raise(
+    cutoffs: object, message: str
+) -> None:
+    """Check that a cutoff that is not a date is refused, never read as another day
+    (a number as nanoseconds since 1970, a naive time truncated to its midnight)."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match=message):
+        build_feature_table(dataset, cutoffs)  # type: ignore[arg-type]
+
+
+def test_build_feature_table_cutoff_after_data_raises() -> None:
+    """Check that a cutoff after the extract is refused: every partner would look
+    silent there, as the command line's --as-of already refuses."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    latest = dataset.extract_time.tz_convert(dataset.timezone).date()
+    build_feature_table(dataset, [latest])
+    later = latest + pd.Timedelta(days=31)
+    with pytest.raises(ConfigError, match="lie after the data"):
+        build_feature_table(dataset, [latest, later])
+
+
+def test_extract_stamped_end_of_day_covers_the_day() -> None:
+    """Check that an extract stamped 23:59:59 covers its day: the next midnight is a
+    monthly cutoff and a label window ending there is labeled, as with an extract at
+    that midnight."""
+    dataset = random_dataset(partners=6, days=365, seed=4)
+    midnight = pd.Timestamp("2023-12-01", tz=dataset.timezone).tz_convert("UTC")
+    at_midnight = dataclasses.replace(dataset.config, extract_time=midnight)
+    end_of_day = dataclasses.replace(
+        dataset.config, extract_time=midnight - pd.Timedelta(seconds=1)
+    )
+    # 2023-09-01 + 91 days = 2023-12-01: that cutoff's label window ends at midnight
+    features = FeatureConfig(horizon_days=91)
+    frames = {}
+    for name, config in [("midnight", at_midnight), ("end of day", end_of_day)]:
+        dataset.config = config
+        cutoffs = monthly_cutoffs(dataset, features)
+        assert cutoffs[-1] == midnight
+        frames[name] = build_feature_table(dataset, cutoffs, features).frame
+    september = pd.Timestamp("2023-09-01", tz=dataset.timezone).tz_convert("UTC")
+    for frame in frames.values():
+        assert frame.loc[frame["as_of"] == september, "label"].notna().all()
+    pd.testing.assert_frame_equal(frames["end of day"], frames["midnight"])

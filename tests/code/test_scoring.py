@@ -13,12 +13,12 @@ import orjson
 import pandas as pd
 import pytest
 
+from ghost_model.dataset import latest_cutoff
 from ghost_model.errors import ConfigError, ModelNotReadyError
 from ghost_model.features.catalogue import FeatureSpec
 from ghost_model.scoring import (
     CSV_COLUMNS,
     RiskBands,
-    default_as_of,
     score_partners,
     scores_frame,
     write_scores,
@@ -256,18 +256,18 @@ def test_risk_bands_order_invalid() -> None:
         RiskBands(high=0.2, medium=0.4)
 
 
-def test_default_as_of_end_of_day() -> None:
+def test_latest_cutoff_end_of_day() -> None:
     """Check that an extract stamped 23:59:59 local covers that day."""
     extract = pd.Timestamp("2025-03-31T23:59:59+09:00").tz_convert("UTC")
-    assert default_as_of(extract, "Asia/Tokyo") == pd.Timestamp(
+    assert latest_cutoff(extract, "Asia/Tokyo") == pd.Timestamp(
         "2025-04-01T00:00:00+09:00"
     )
 
 
-def test_default_as_of_during_day() -> None:
+def test_latest_cutoff_during_day() -> None:
     """Check that an extract taken mid-day covers only the days before it."""
     extract = pd.Timestamp("2025-03-15T14:00:00+09:00").tz_convert("UTC")
-    assert default_as_of(extract, "Asia/Tokyo") == pd.Timestamp(
+    assert latest_cutoff(extract, "Asia/Tokyo") == pd.Timestamp(
         "2025-03-15T00:00:00+09:00"
     )
 

@@ -309,3 +309,19 @@ def test_warm_up_live_scoring_on_registered_model(trained: Trained) -> None:
     record = score_activity(state, warm_up_request())
     assert record["partner_id"] == "warm-up-partner"
     assert record["model_version"] == state.model_version
+
+
+def test_refuse_activity_scored_after_today(
+    api: httpx.Client, trained: Trained
+) -> None:
+    """Check that an as_of after today is a 422 on as_of: the days after now would
+    read as silence."""
+    partner_id = trained.scores["en"][0]["partner_id"]
+    body = trained.activity(partner_id)
+    tomorrow = pd.Timestamp.now(tz="Pacific/Kiritimati") + pd.Timedelta(days=2)
+    body["as_of"] = tomorrow.date().isoformat()
+    answer = api.post("/v1/score-activity", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["errors"][0]
+    assert error["field"] == "body.as_of"
+    assert "after today" in error["message"]

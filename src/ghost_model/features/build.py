@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ghost_model.contract import STAGE_TABLES, STAGES, TABLES, TIMESTAMP_DTYPE
-from ghost_model.dataset import Dataset
+from ghost_model.dataset import Dataset, latest_cutoff
 from ghost_model.errors import ConfigError, DataContractError
 from ghost_model.features.catalogue import load_catalogue
 from ghost_model.features.config import FeatureConfig
@@ -108,6 +108,7 @@ def build_feature_table(
             "'deals'; it is the one table every feature table needs"
         )
     stamps = normalise_cutoffs(cutoffs, dataset.timezone)
+    _check_within_data(stamps, dataset)
     if not stamps:
         raise ConfigError(
             f"{dataset.source or dataset.config.name}: no cutoff to build features "
@@ -158,6 +159,23 @@ def build_feature_table(
         stages_without_data=missing,
         cutoffs=stamps,
     )
+
+
+def _check_within_data(stamps: Sequence[pd.Timestamp], dataset: Dataset) -> None:
+    """Refuse cutoffs after the data: every partner would look silent there."""
+    latest = latest_cutoff(dataset.extract_time, dataset.timezone)
+    late = [s for s in stamps if s > latest]
+    if late:
+        zone = dataset.timezone
+        days = ", ".join(s.tz_convert(zone).date().isoformat() for s in late[:3])
+        more = f" and {len(late) - 3} more" if len(late) > 3 else ""
+        raise ConfigError(
+            f"{dataset.source or dataset.config.name}: cutoffs {days}{more} lie "
+            "after the data: the extract "
+            f"({dataset.extract_time.isoformat()}) supports cutoffs up to "
+            f"{latest.tz_convert(zone).date().isoformat()}; features there would "
+            "count the days after the extract as silence"
+        )
 
 
 def _chosen_features(

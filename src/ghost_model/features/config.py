@@ -9,6 +9,10 @@ from ghost_model.errors import ConfigError
 
 Frequency = Literal["monthly", "quarterly", "weekly"]
 FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "weekly")
+MAX_DAYS = 3660
+"""The longest window, horizon, look-back or stall age in days (ten years): the
+buckets and calendars of a build span that many days, so the bound keeps a typo
+such as 10**8 from filling the memory."""
 
 
 @dataclass(frozen=True)
@@ -45,20 +49,21 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         for name in ("horizon_days", "lookback_days", "stall_days"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _days_in_range(value):
                 raise ConfigError(
                     f"FeatureConfig.{name}={value!r}: expected a whole number of "
-                    "days >= 1"
+                    f"days from 1 to {MAX_DAYS}"
                 )
         windows = tuple(self.windows)
         if (
             len(windows) != 3
-            or not all(isinstance(w, int) and w >= 1 for w in windows)
+            or not all(_days_in_range(w) for w in windows)
             or not windows[0] < windows[1] < windows[2]
         ):
             raise ConfigError(
                 f"FeatureConfig.windows={self.windows!r}: expected three increasing "
-                "whole numbers of days (short, middle, long), e.g. (30, 90, 180)"
+                f"whole numbers of days (short, middle, long) up to {MAX_DAYS}, e.g. "
+                "(30, 90, 180)"
             )
         object.__setattr__(self, "windows", windows)
         if self.frequency not in FREQUENCIES:
@@ -81,3 +86,11 @@ class FeatureConfig:
     def long(self) -> int:
         """The long trailing window in days."""
         return self.windows[2]
+
+
+def _days_in_range(value: object) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 1 <= value <= MAX_DAYS
+    )

@@ -9,13 +9,14 @@ become integer comparisons that every backend evaluates the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ghost_model.contract import LATEST_CUTOFF_DAY
-from ghost_model.dataset import Dataset, cutoff_instant
+from ghost_model.dataset import Dataset, covered_until, cutoff_instant
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
 
@@ -43,8 +44,10 @@ def monthly_cutoffs(
     -------
     list of pandas.Timestamp
         UTC instants of midnight in the dataset's zone, from the first boundary after
-        the first deal registration up to the extract time. Cutoffs whose label window
-        passes the extract time are included (they are scored, not trained on).
+        the first deal registration up to the end of what the extract covers (an
+        extract stamped ``23:59:59`` covers its day: see
+        :func:`~ghost_model.dataset.covered_until`). Cutoffs whose label window passes
+        it are included (they are scored, not trained on).
     """
     config = config or FeatureConfig()
     registered = dataset.table("deals")["registered_at"].dropna()
@@ -52,7 +55,7 @@ def monthly_cutoffs(
         return []
     zone = dataset.timezone
     first = registered.min().tz_convert(zone).tz_localize(None).normalize()
-    last = dataset.extract_time.tz_convert(zone).tz_localize(None)
+    last = covered_until(dataset.extract_time).tz_convert(zone).tz_localize(None)
     if last.date() > LATEST_CUTOFF_DAY:
         raise ConfigError(
             f"{dataset.source or dataset.config.name}: extract_time "
@@ -70,14 +73,28 @@ def monthly_cutoffs(
 def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Timestamp]:
     """Sorted, distinct UTC cutoffs; naive values are dates in ``timezone``.
 
+    Parameters
+    ----------
+    cutoffs
+        Dates (``"2024-04-01"``, ``datetime.date``), naive midnights read in
+        ``timezone``, or aware instants that are midnight there.
+    timezone
+        The dataset's IANA time zone.
+
     Raises
     ------
     ConfigError
-        When an instant is not midnight in the dataset's zone.
+        When ``cutoffs`` is one value rather than a collection, or a value is
+        missing, a number, not a date, not midnight in the dataset's zone, or after
+        the last day the calendar allows.
     """
+    if isinstance(cutoffs, str | bytes | dt.date | np.datetime64):
+        raise ConfigError(
+            f"cutoffs={cutoffs!r}: expected a list of cutoffs, e.g. [{cutoffs!r}]"
+        )
     out: set[pd.Timestamp] = set()
     for value in cutoffs:
-        stamp = cutoff_instant(value, timezone)
+        stamp = cutoff_instant(_cutoff_value(value), timezone)
         local = stamp.tz_convert(timezone)
         # the day's start, not local.normalize(): where the clocks go forward at
         # midnight the day starts at the first time after the gap
@@ -95,6 +112,31 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
             )
         out.add(stamp)
     return sorted(out)
+
+
+def _cutoff_value(value: object) -> pd.Timestamp:
+    """One cutoff as a timestamp: a naive one is midnight of its date, exactly."""
+    if isinstance(value, bool | int | float | np.number):
+        # pandas would read 20240401 as nanoseconds after 1970
+        raise ConfigError(
+            f"cutoff {value!r}: a number, not a date; pass '2024-04-01', a "
+            "datetime.date or a timestamp"
+        )
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(
+            f"cutoff {value!r}: not a date or an instant ({exc})"
+        ) from exc
+    if pd.isna(stamp):
+        raise ConfigError(f"cutoff {value!r}: missing; every cutoff must be a date")
+    if stamp.tzinfo is None and stamp != stamp.normalize():
+        raise ConfigError(
+            f"cutoff {value!r}: a time of day without a zone; cutoffs are midnights, "
+            f"so pass the date {stamp.date().isoformat()!r} (read in the dataset's "
+            "zone) or an instant with its offset"
+        )
+    return stamp
 
 
 def local_days(values: pd.Series, timezone: str) -> pd.Series:

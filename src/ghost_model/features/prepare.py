@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ghost_model.dataset import Dataset
+from ghost_model.dataset import Dataset, covered_until
 from ghost_model.features.config import FeatureConfig
 from ghost_model.features.cutoffs import day_instant, local_days
 
@@ -223,9 +223,8 @@ def _cutoff_frame(
 ) -> pd.DataFrame:
     days = local_days(pd.Series(list(cutoffs), dtype="datetime64[us, UTC]"), zone)
     day_values = [int(d) for d in days]
-    labeled = [
-        day_instant(d + config.horizon_days, zone) <= extract_time for d in day_values
-    ]
+    end = covered_until(extract_time)
+    labeled = [day_instant(d + config.horizon_days, zone) <= end for d in day_values]
     months = [pd.Timestamp(c).tz_convert(zone).month for c in cutoffs]
     return pd.DataFrame(
         {
