@@ -119,9 +119,11 @@ def load_dataset(
     if path.is_dir() and _is_mapped(path):
         from ghost_model.mapping import load_mapped_dataset
 
-        return load_mapped_dataset(
+        mapped = load_mapped_dataset(
             path, quarantine=quarantine, quarantine_dir=quarantine_dir
         )
+        _warn_empty(mapped)
+        return mapped
     config, raw, origins = read_duckdb(path) if is_database else read_folder(path)
 
     dataset = check_tables(
@@ -132,6 +134,7 @@ def load_dataset(
         quarantine_dir=quarantine_dir,
     )
     dataset.source = str(path)
+    _warn_empty(dataset)
     log.info(
         "loaded %s (%s) in %.1f s",
         path,
@@ -139,6 +142,24 @@ def load_dataset(
         time.perf_counter() - started,
     )
     return dataset
+
+
+def _warn_empty(dataset: Dataset) -> None:
+    """Warn of an optional table without rows: its features count zero events for
+    every partner, which a model reads as silence, not as data not recorded."""
+    for name, frame in dataset.tables.items():
+        if name != "deals" and frame.empty:
+            counts = dataset.row_counts.get(name, {})
+            log.warning(
+                "%s: table %s has no rows (%d read, %d quarantined): its features "
+                "count zero events for every partner; if %s are not recorded, leave "
+                "the table out and its features are left out too",
+                dataset.source,
+                name,
+                counts.get("read", 0),
+                counts.get("quarantined", 0),
+                name.replace("_", " "),
+            )
 
 
 def read_folder(folder: Path) -> RawTables:
