@@ -110,3 +110,9 @@ def test_build_feature_table_subset_empty_refused() -> None:
     """Check that an empty subset is refused rather than read as every feature."""
     with pytest.raises(ConfigError, match=r"features=\[\]: expected at least one"):
         build_feature_table(DATASET, ["2023-06-01"], features=[])
+
+
+def test_build_feature_table_subset_one_name_as_text_refused() -> None:
+    """Check that one name given as text is refused, not read letter by letter."""
+    with pytest.raises(ConfigError, match="expected a list of feature names"):
+        build_feature_table(DATASET, ["2023-06-01"], features="deals_90d")

@@ -184,6 +184,11 @@ def _chosen_features(
     """The asked features in catalogue order, checked against the tables present."""
     if features is None:
         return None
+    if isinstance(features, str):
+        raise ConfigError(
+            f"features={features!r}: expected a list of feature names, e.g. "
+            f"[{features!r}]"
+        )
     tables = {"deals", *present}
     catalogue = load_catalogue(config)
     available = [n for n, spec in catalogue.items() if tables.issuperset(spec.tables)]
