@@ -227,6 +227,59 @@ def test_validate_deals_same_instant_two_spellings_is_duplicate(tmp_path: Path) 
     assert dataset.table("deals")["amount"].tolist() == [7.0]
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        (
+            "D1,P1,2024-01-05,,,,100",
+            "D1,P1,2024-01-05,,,,100.0",
+            "D2,P1,2024-01-06,,,,x",
+        ),
+        (
+            "D1,P1,2024-01-05,,2024-01-05T19:00:00+09:00,,",
+            "D1,P1,2024-01-05,,2024-01-05T10:00:00Z,,",
+            "D2,P1,2024-01-06,,not a day,,",
+        ),
+    ],
+    ids=["amount", "closed_at"],
+)
+def test_quarantine_deals_duplicate_beside_unreadable_row_kept_once(
+    tmp_path: Path, rows: tuple[str, ...]
+) -> None:
+    """Check that rows equal once converted stay duplicates when an unrelated row of
+    the table has an unreadable value in the column they spell differently."""
+    folder = write_dataset(tmp_path, {"deals": deals_csv(*rows)})
+
+    with pytest.raises(DataContractError, match=r"1 violation\(s\)") as caught:
+        load_dataset(folder)
+    assert "deals.csv row 3 (line 4)" in str(caught.value)
+
+    dataset = load_dataset(folder, quarantine=True)
+    assert dataset.table("deals")["deal_id"].tolist() == ["D1"]
+    assert dataset.row_counts["deals"] == {
+        "read": 3,
+        "accepted": 1,
+        "quarantined": 1,
+        "duplicates": 1,
+    }
+
+
+def test_validate_deals_unreadable_value_never_duplicate_of_missing(
+    tmp_path: Path,
+) -> None:
+    """Check that an unreadable value is not taken for a converted one: an amount
+    'nan' (not a number) does not collapse into the same row with no amount."""
+    rows = ("D1,P1,2024-01-05,,,,", "D1,P1,2024-01-05,,,,nan")
+    folder = write_dataset(tmp_path, {"deals": deals_csv(*rows)})
+
+    with pytest.raises(DataContractError, match=r"3 violation\(s\)") as caught:
+        load_dataset(folder)
+
+    message = str(caught.value)
+    assert "column 'amount', value 'nan': not a number" in message
+    assert "value 'D1': another, different row has the same deal_id" in message
+
+
 def test_validate_deals_closed_before_registered_raises(tmp_path: Path) -> None:
     """Check that an interval ending before it starts names both values."""
     folder = write_dataset(

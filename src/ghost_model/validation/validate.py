@@ -227,20 +227,44 @@ def exact_duplicates(
 
     Values are compared once converted, so amounts ``7.0`` and ``7`` or one instant
     written with two offsets are equal; a value that could not be converted is compared
-    as written. Duplicates share their event time, so rows whose event time is unique
-    are ruled out first on the integer instants, which keeps the costly full-row
-    comparison (hashing text columns) to the few rows left.
+    as written, and never equals a converted one. Duplicates share their event time,
+    so rows whose event time is unique are ruled out first on the integer instants,
+    which keeps the costly full-row comparison (hashing text columns) to the few rows
+    left.
     """
     instants = frame[event_time].to_numpy(dtype="int64", na_value=np.iinfo("int64").min)
     candidates = _shared(instants)
     out = np.zeros(len(frame), dtype=bool)
     if not candidates.any():
         return out
-    compared = frame[candidates].copy()
-    for column in {f.column for f in failures}:
-        compared[column] = raw.loc[candidates, column].astype("str")
-    out[candidates] = compared.duplicated(keep="first").to_numpy()
+    compared = [frame[candidates], _written_failures(raw, failures, candidates)]
+    both = pd.concat(compared, axis=1)
+    out[candidates] = both.duplicated(keep="first").to_numpy()
     return out
+
+
+def _written_failures(
+    raw: pd.DataFrame, failures: list[ParseFailure], rows: np.ndarray
+) -> pd.DataFrame:
+    """Per column with a failure, the ``repr`` of each unconverted raw value in
+    ``rows``, missing elsewhere.
+
+    Beside the converted column (missing where conversion failed) this tells apart
+    two different unreadable values, and an unreadable value from a missing one.
+    ``repr`` names every raw value, bytes that are not UTF-8 included, and keeps the
+    text ``'7'`` apart from the number ``7``.
+    """
+    positions = np.flatnonzero(rows)
+    written: dict[str, np.ndarray] = {}
+    for failure in failures:
+        failed = np.flatnonzero(failure.mask[rows])
+        if not len(failed):
+            continue
+        name = f"{failure.column} as written"
+        column = written.setdefault(name, np.full(len(positions), None, dtype=object))
+        values = raw[failure.column].iloc[positions[failed]].tolist()
+        column[failed] = [repr(value) for value in values]
+    return pd.DataFrame(written, index=raw.index[positions])
 
 
 def _shared(values: np.ndarray) -> np.ndarray:
