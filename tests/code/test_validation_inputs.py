@@ -165,6 +165,47 @@ def test_load_parquet_bytes_decoded_and_lists_refused(tmp_path: Path) -> None:
     assert deals["deal_id"].tolist() == ["D1"]
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "expected"),
+    [
+        ("partner_id", [b"\xff\xfe", b"P2"], ["X1"]),
+        ("deal_id", [b"\xff\xfe", b"D2", b"D2"], []),
+    ],
+    ids=["beside-shared-event-time", "beside-repeated-id"],
+)
+def test_load_parquet_undecodable_bytes_is_violation_not_crash(
+    tmp_path: Path, column: str, values: list[bytes], expected: list[str]
+) -> None:
+    """Check that bytes that are not UTF-8 stay a violation naming row and column
+    when rows share an event time (the duplicate search) or when another id of the
+    column is repeated (the message naming the rows that share it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ghost_model.errors import DataContractError
+
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    other = "partner_id" if column == "deal_id" else "deal_id"
+    table = pa.table(
+        {
+            column: pa.array(values, pa.binary()),
+            other: [f"X{i}" for i in range(len(values))],
+            "registered_at": ["2024-01-05"] * len(values),
+        }
+    )
+    pq.write_table(table, tmp_path / "deals.parquet")
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals\.parquet row 1, column '{column}', value b'\\xff\\xfe': "
+        "bytes that are not UTF-8 text",
+    ):
+        load_dataset(tmp_path)
+
+    deals = load_dataset(tmp_path, quarantine=True).table("deals")
+    assert deals["deal_id"].tolist() == expected
+
+
 def test_validate_huge_value_shown_cut_with_length(tmp_path: Path) -> None:
     """Check that a 1 MB bad value is cut to about 80 characters in the message."""
     from ghost_model.errors import DataContractError

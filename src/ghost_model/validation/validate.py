@@ -356,8 +356,12 @@ def shown(value: object) -> str:
 def _same_key_rows(result: TableResult, row: int, column: str) -> str:
     key = result.violations
     same = key[(key["kind"] == "duplicate_id") & (key["column"] == column)]
-    value = result.raw[column].astype("str").str.strip()
-    others = [int(r) for r in same["row"] if r != row and value[r] == value[row]]
+    # only rows whose id was read share one, so their raw values convert to text
+    # (bytes that are not UTF-8, elsewhere in the column, would not)
+    rows = same["row"].to_numpy()
+    written = result.raw[column].iloc[rows].astype("str").str.strip()
+    texts = dict(zip(rows.tolist(), written.tolist(), strict=True))
+    others = [r for r, text in texts.items() if r != row and text == texts[row]]
     shown = ", ".join(str(r + 1) for r in others[:5])
     more = f" and {len(others) - 5} more" if len(others) > 5 else ""
     return f"also on row {shown}{more}" if others else "also on another row"
