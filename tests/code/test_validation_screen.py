@@ -239,6 +239,8 @@ TIMESTAMP_CELLS = [
     "2024-01-05 10:00",
     "2024-01-05T10:00:00+09:00",
     "2024-01-05T01:00:00Z",
+    "2024-01-05T10+09:00",
+    "20240105T010000Z",
     "2024/03/01",
     "2024-03-10T02:30",
     "2024-11-03T01:30",
@@ -285,6 +287,47 @@ def test_agree_timestamp_shortcut_and_general_conversion(
     ):
         assert rule == general_rule
         assert mask.tolist() == general_mask.tolist()
+
+
+ISO_LIKE = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["2024-04-01", "20240401", "2024/04/01", "2024 04 01", "2024"]),
+        st.sampled_from(["", "T", " ", "t"]),
+        st.sampled_from(["", "9", "09"]),
+        st.sampled_from(["", ":30", "30", ":3", ":30:00", "3000", ":30:00.5", "30:00"]),
+        st.sampled_from(["", " "]),
+        st.sampled_from(
+            ["", "Z", "z", "+09:00", "+0900", "+09", "+9", "-05:30", "+9:5"]
+        ),
+    ),
+).map(str.strip)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(ISO_LIKE)
+@example("2024-04-01T09+09:00")
+@example("20240401T093000+0900")
+@example("2024-04-01+09:00")
+def test_read_offset_exactly_where_pandas_reads_one(cell: str) -> None:
+    """Check that a value is taken as having an offset exactly when pandas parses it
+    as time-zone-aware (one taken for naive but read as aware made the conversion of
+    its whole column raise), and that beside other spellings it reads as pandas
+    reads it alone: aware in its offset, naive in the zone."""
+    from ghost_model.validation.coerce import _OFFSET, matches, to_timestamp
+
+    parsed = pd.to_datetime(pd.Series([cell]), format="ISO8601", errors="coerce")
+    column = pd.Series([cell, "2024-04-01 09:30", "2024-04-01T09:30:00+09:00"])
+
+    out, _masks = to_timestamp(column, "Asia/Tokyo")
+
+    if parsed.isna().all():
+        assert pd.isna(out.iloc[0])
+        return
+    aware = parsed.dt.tz is not None
+    assert matches(pd.Series([cell], dtype="str"), _OFFSET)[0] == aware
+    expected = parsed.iloc[0] if aware else parsed.iloc[0].tz_localize("Asia/Tokyo")
+    assert out.iloc[0] == expected
 
 
 @pytest.mark.parametrize("lower", [False, True])

@@ -79,6 +79,36 @@ def test_load_same_instants_three_spellings_equal(
     pd.testing.assert_series_equal(loaded, EXPECTED)
 
 
+BASIC_AND_HOUR_ONLY = [
+    "2024-04-01T09+09:00",
+    "20240401T003000Z",
+    "2024-04-01T0030Z",
+    "20240401T093000+0900",
+]
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        BASIC_AND_HOUR_ONLY,
+        [*BASIC_AND_HOUR_ONLY, "2024-04-01T09:30:00+09:00"],
+        [*BASIC_AND_HOUR_ONLY, "2024-04-01 09:30"],
+    ],
+    ids=["alone", "beside-extended-offset", "beside-naive"],
+)
+def test_load_basic_format_and_hour_only_offsets_read_as_instants(
+    tmp_path: Path, stamps: list[str]
+) -> None:
+    """Check that ISO 8601 basic format (20240401T093000Z) and an hour with an offset
+    (T09+09:00) are read in their offset, alone or beside other spellings."""
+    dataset = load_dataset(write_deals(tmp_path / "ds", stamps, "Asia/Tokyo"))
+
+    loaded = dataset.table("deals")["registered_at"].tolist()
+    first = pd.Timestamp("2024-04-01T00:00:00Z")
+    then = pd.Timestamp("2024-04-01T00:30:00Z")
+    assert loaded == [first, *[then] * (len(stamps) - 1)]
+
+
 def test_load_naive_parquet_timestamps_read_in_zone(tmp_path: Path) -> None:
     """Check that naive Parquet timestamps are read in the dataset's zone."""
     (tmp_path / "dataset.yaml").write_text(

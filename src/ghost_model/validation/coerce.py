@@ -16,10 +16,11 @@ Conventions (documented in ``docs/data-contract.md``):
   typed as a float (``12345.0`` in Parquet) becomes ``"12345"``; a float with a
   fraction and a boolean are failures;
 * numbers are float64; one too large for a float (``1e400``) or infinite is a failure;
-* timestamps are ISO 8601 (``YYYY/MM/DD`` accepted too); an offset or ``Z`` is honoured,
-  a naive value is read in the dataset's time zone (a local time repeated when the
-  clocks go back is read as its first occurrence, one skipped when they go forward is
-  a failure); the result is UTC in microseconds, and an instant before
+* timestamps are ISO 8601, extended or basic format (``YYYY/MM/DD`` accepted too); an
+  offset or ``Z`` after the time of day (even the hour alone) is honoured, a naive
+  value is read in the dataset's time zone (a local time repeated when the clocks go
+  back is read as its first occurrence, one skipped when they go forward is a
+  failure); the result is UTC in microseconds, and an instant before
   1900-01-01T00:00:00Z is a failure (outside the supported range).
 """
 
@@ -45,7 +46,14 @@ from ghost_model.dataset import CLOCK_WORD
 
 STR_DTYPE: Final = "str"
 
-_OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+_OFFSET = r"[T\s]\d[\d:.,]*\s*(?:[Zz]|[+-]\d\d?(?::?\d\d?)?)$"
+"""A time of day followed by an offset: ``T09:30+09:00``, ``T093000Z``, ``T09+0900``.
+
+It matches every value pandas' ISO 8601 parser reads as time-zone-aware (whose
+offset follows the hour, the minutes, the seconds or their fraction, in extended
+or basic format, with or without a space) and none it reads as naive; a value
+taken for naive but read as aware would make the parse of its whole group raise.
+A date alone (``2024-04-01``) has no time to carry an offset."""
 _NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"})
 _WHOLE_ID: Final = "an id read as a number must be a whole number"
 _EXACT_ID: Final = (
