@@ -38,6 +38,11 @@ INTERACTION_KINDS = frozenset({"question", "consultation", "report", "other"})
 
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 
+FIRST_SUPPORTED_INSTANT = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+"""The earliest instant a timestamp (or an extract time) may hold: no partner
+activity predates it, and a placeholder such as ``0001-01-01`` would otherwise span
+thousands of cutoffs."""
+
 LATEST_CUTOFF_DAY = dt.date(9998, 12, 31)
 """The last day a cutoff may be: a label window of up to a year after it still ends
 before the calendar does (local times past year 9999 cannot be computed)."""

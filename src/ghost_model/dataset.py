@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import yaml
 
-from ghost_model.contract import TABLES
+from ghost_model.contract import FIRST_SUPPORTED_INSTANT, TABLES
 from ghost_model.errors import ConfigError, DataContractError
 
 DATASET_FILE = "dataset.yaml"
@@ -79,6 +79,12 @@ class DatasetConfig:
         extract_time = to_utc_instant(
             raw["extract_time"], timezone, f"{source}: extract_time"
         )
+        if extract_time < FIRST_SUPPORTED_INSTANT:
+            raise DataContractError(
+                f"{source}: extract_time {raw['extract_time']!r} is before "
+                f"{FIRST_SUPPORTED_INSTANT.date().isoformat()}, the earliest "
+                "supported instant: give the time the data was exported"
+            )
         mapping = raw.get("mapping")
         if mapping is not None and not isinstance(mapping, dict):
             raise DataContractError(

@@ -98,3 +98,12 @@ def test_read_extract_time_not_a_time_raises(value: object, reason: str) -> None
         rf"timestamp \(.*\), got {re.escape(repr(value))}; {re.escape(reason)}",
     ):
         DatasetConfig.from_mapping(raw, "data/dataset.yaml")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "1899-12-31T23:59:59Z"])
+def test_read_extract_time_before_1900_raises(value: str) -> None:
+    """Check that an extract time before the supported range is refused at once,
+    instead of every row failing 'after the extract time' in a local-mean-time year."""
+    raw = {"timezone": ZONE, "extract_time": value}
+    with pytest.raises(DataContractError, match="is before 1900-01-01"):
+        DatasetConfig.from_mapping(raw, "data/dataset.yaml")

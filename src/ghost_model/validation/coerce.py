@@ -41,7 +41,12 @@ from pandas.api.types import (
     is_numeric_dtype,
 )
 
-from ghost_model.contract import TIMESTAMP_DTYPE, ColumnSpec, TableSpec
+from ghost_model.contract import (
+    FIRST_SUPPORTED_INSTANT,
+    TIMESTAMP_DTYPE,
+    ColumnSpec,
+    TableSpec,
+)
 from ghost_model.dataset import CLOCK_WORD
 
 STR_DTYPE: Final = "str"
@@ -72,9 +77,9 @@ _NESTED: Final = (
     "a list or nested value, not one value (flatten the column in the export)"
 )
 _UNDECODABLE: Final = "bytes that are not UTF-8 text"
-FIRST_SUPPORTED: Final = pd.Timestamp("1900-01-01", tz="UTC").as_unit("us")
-"""The earliest instant a timestamp may hold: no partner activity predates it, and
-a placeholder such as ``0001-01-01`` would otherwise span thousands of cutoffs."""
+FIRST_SUPPORTED: Final = pd.Timestamp(FIRST_SUPPORTED_INSTANT).as_unit("us")
+"""The earliest instant a timestamp may hold (see
+:data:`~ghost_model.contract.FIRST_SUPPORTED_INSTANT`)."""
 _EARLY: Final = (
     "outside the supported range (1900-01-01T00:00:00Z onward); an export's "
     "placeholder for 'no date' should be an empty field"
