@@ -23,14 +23,21 @@ contract to frames that come from elsewhere.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import itertools
 import logging
+import re
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ghost_model.contract import TABLES
 from ghost_model.dataset import DATASET_FILE, Dataset, DatasetConfig
@@ -61,6 +68,11 @@ DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
 QUARANTINE_DIR = "quarantine"
 KNOWN_FILES = frozenset({DATASET_FILE, "truth.csv"})
 METADATA_TABLE = "dataset"
+
+CHUNK_BYTES = 1 << 24
+"""How much of a file is counted at a time when looking for line breaks."""
+TAIL_MARGIN = 4096
+"""Bytes read before a last value, for line breaks after its closing quote."""
 
 RawTables = tuple[DatasetConfig, dict[str, pd.DataFrame], dict[str, Origin]]
 
@@ -178,11 +190,15 @@ def read_folder(folder: Path) -> RawTables:
     config = DatasetConfig.from_file(folder / DATASET_FILE)
     files = _table_files(folder)
     raw = {name: _read_file(path) for name, path in files.items()}
-    origins = {
-        name: Origin(path.name, csv=TABLE_SUFFIXES[_suffix(path)] == "csv")
-        for name, path in files.items()
-    }
+    origins = {name: _origin(path, len(raw[name])) for name, path in files.items()}
     return config, raw, origins
+
+
+def _origin(path: Path, rows: int) -> Origin:
+    """A table file's label and, for CSV, how to find each row's line."""
+    if TABLE_SUFFIXES[_suffix(path)] != "csv":
+        return Origin(path.name)
+    return Origin(path.name, csv=True, lines=CsvLines(path, rows))
 
 
 def read_duckdb(path: Path) -> RawTables:
@@ -356,23 +372,223 @@ def _read_file(path: Path) -> pd.DataFrame:
 def _read_csv(path: Path) -> pd.DataFrame:
     """Every column as text; only an empty field is missing.
 
-    Arrow's reader is several times faster; files it refuses (a line break inside a
-    quoted field, bytes that are not UTF-8) are read again by pandas' own parser,
-    whose errors name the line.
+    Arrow's reader is several times faster; files it refuses (a row with fewer or
+    more fields than the header, bytes that are not UTF-8) are read again by pandas'
+    own parser, which fills a short row and whose errors name the line.
     """
-    options: dict[str, Any] = {
-        "dtype": "str",
-        "keep_default_na": False,
-        "na_values": [""],
-        "encoding": "utf-8-sig",
-    }
     _check_header(path)
     try:
-        frame: pd.DataFrame = pd.read_csv(path, engine="pyarrow", **options)
-    except (pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
+        return _read_csv_arrow(path)
+    except (pa.ArrowException, ValueError) as exc:
         log.debug("%s: Arrow's CSV reader refused it (%s); using pandas'", path, exc)
-        frame = pd.read_csv(path, **options)
+    return _read_csv_pandas(path)
+
+
+def _read_csv_arrow(path: Path) -> pd.DataFrame:
+    """Read with Arrow, which follows quoted line breaks across its blocks.
+
+    Without ``newlines_in_values`` Arrow cuts the file into blocks at any line break,
+    and a quote left open then swallows the rest of its block without an error.
+    """
+    table = pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            default_column_type=pa.string(), null_values=[""], strings_can_be_null=True
+        ),
+    )
+    _check_last_quote_closed(path, table)
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(table.column_names)]
+    frame: pd.DataFrame = table.rename_columns(names).to_pandas()
     return frame
+
+
+def _read_csv_pandas(path: Path) -> pd.DataFrame:
+    """Read with pandas' parser, the header as a row so no row can be longer.
+
+    With a header, pandas takes the first column as the index when the first data
+    row has one field more, which shifts every value one column left; without one
+    it refuses any row longer than the first line.
+    """
+    try:
+        rows = pd.read_csv(
+            path,
+            header=None,
+            dtype="str",
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
+    except pd.errors.ParserError as exc:
+        raise DataContractError(_parser_problem(path, str(exc))) from exc
+    header = rows.iloc[0]
+    frame = rows.iloc[1:].reset_index(drop=True)
+    frame.columns = pd.Index(
+        [f"Unnamed: {i}" if pd.isna(name) else name for i, name in enumerate(header)]
+    )
+    return frame
+
+
+def _parser_problem(path: Path, message: str) -> str:
+    """pandas' parser error restated with the file's line (pandas counts records)."""
+    too_long = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if too_long:
+        expected, record, saw = (int(n) for n in too_long.groups())
+        return (
+            f"{_at_line(path, _record_line(path, record - 1))}: {saw} fields, but "
+            f"the header names {expected} columns; a row may not have more fields "
+            "than the header (quote a value that holds a comma), so nothing in this "
+            "file is read. Fix the row and load the file again."
+        )
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", message)
+    if unclosed:
+        line = _record_line(path, int(unclosed.group(1)))
+        return _unclosed_quote(path, line)
+    return f"{path.name}: cannot be read: {message.strip()}"
+
+
+def _at_line(path: Path, line: int | None) -> str:
+    """``deals.csv line 7``, or the file alone when the line is unknown."""
+    return path.name if line is None else f"{path.name} line {line}"
+
+
+def _unclosed_quote(path: Path, line: int | None) -> str:
+    return (
+        f"{_at_line(path, line)}: a quoted field opens here and is never closed, so "
+        "every later line would be read as part of its value. Close the quote (a "
+        'quote inside a quoted value is written twice: "").'
+    )
+
+
+def _check_last_quote_closed(path: Path, table: pa.Table) -> None:
+    """Refuse a last field whose opening quote is never closed.
+
+    Arrow reads such a field to the end of the file, so it shows as a last value
+    holding a line break in a file that does not end with a quote.
+    """
+    if table.num_rows == 0 or table.num_columns == 0:
+        return
+    last = table.column(table.num_columns - 1)[-1].as_py()
+    if last is None or not ("\n" in last or "\r" in last):
+        return
+    written = len(last.encode()) + last.count('"')  # a quote in a value is doubled
+    gzipped = path.name.lower().endswith(".gz")
+    size = _line_breaks(path)[2] if gzipped else path.stat().st_size
+    opening = max(size - written - 1, 0)
+    with _open_binary(path) as handle:
+        handle.seek(max(opening - TAIL_MARGIN, 0))
+        tail = handle.read()
+    if tail.rstrip(b"\r\n").endswith(b'"'):
+        return
+    raise DataContractError(_unclosed_quote(path, _line_breaks(path, opening)[0] + 1))
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed for ``.csv.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _open_text(path: Path) -> TextIO:
+    """The file's text as the ``csv`` module wants it: line breaks untranslated."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _line_breaks(path: Path, end: int | None = None) -> tuple[int, bool, int]:
+    """Count line breaks (``\\n``, ``\\r\\n`` or a lone ``\\r``) in C, chunk by chunk.
+
+    Returns the count in the first ``end`` bytes (all by default), whether those
+    bytes end with a line break and how many bytes were read.
+    """
+    count = read = 0
+    previous = b""
+    with _open_binary(path) as handle:
+        while chunk := handle.read(
+            CHUNK_BYTES if end is None else min(CHUNK_BYTES, end - read)
+        ):
+            count += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+            count -= previous.endswith(b"\r") and chunk.startswith(b"\n")
+            read += len(chunk)
+            previous = chunk
+    return count, previous.endswith((b"\n", b"\r")), read
+
+
+def _record_ends(path: Path) -> Iterator[tuple[int, bool]]:
+    """The line each record of a CSV file ends on, and whether it is blank.
+
+    A record is the header, a data row or a blank line; a quoted value can make a
+    record span several lines, so record *n* starts on the line after record
+    *n - 1* ends. Python's ``csv`` module reads as Arrow and pandas do.
+    """
+    with _open_text(path) as text:
+        reader = csv.reader(text)
+        for record in reader:
+            yield reader.line_num, not record
+
+
+def _record_line(path: Path, record: int) -> int | None:
+    """The line record ``record`` (0-based, blank lines counted) starts on."""
+    if record == 0:
+        return 1
+    try:
+        previous = next(itertools.islice(_record_ends(path), record - 1, None), None)
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    return None if previous is None else previous[0] + 1
+
+
+class CsvLines:
+    """The line each data row of a CSV file starts on, found when first asked.
+
+    Row *n* (0-based) is line *n + 2* unless blank lines or values holding a line
+    break come before it. Counting the file's line breaks (in C) tells whether any
+    do; only then is the file walked record by record in Python. Either is done
+    once, when a message first needs a line, so reading a file costs nothing more.
+
+    Parameters
+    ----------
+    path
+        The CSV file, as read.
+    rows
+        How many data rows were read from it.
+    """
+
+    def __init__(self, path: Path, rows: int) -> None:
+        self.path = path
+        self.rows = rows
+        self._looked = False
+        self._starts: list[int] | None = None
+
+    def __call__(self, row: int) -> int | None:
+        """The line data row ``row`` (0-based) starts on, or None if unknown."""
+        if not self._looked:
+            self._starts = self._find_starts()
+            self._looked = True
+        if self._starts is None:
+            return row + 2
+        return self._starts[row] if row < len(self._starts) else None
+
+    def _find_starts(self) -> list[int] | None:
+        """None if every row is one line, else each row's first line.
+
+        The list is empty when the walk disagrees with the rows read (Python's
+        ``csv`` module refuses the file, or splits it differently).
+        """
+        count, ends_with_break, _ = _line_breaks(self.path)
+        if count + (not ends_with_break) == self.rows + 1:
+            return None
+        starts, start = [], 1
+        try:
+            for end, blank in _record_ends(self.path):
+                if not blank:
+                    starts.append(start)
+                start = end + 1
+        except (csv.Error, UnicodeDecodeError):
+            return []
+        return starts[1:] if len(starts) == self.rows + 1 else []
 
 
 def _check_header(path: Path) -> None:

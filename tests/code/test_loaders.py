@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import duckdb
@@ -325,5 +326,134 @@ def test_load_truncated_gzip_raises_naming_file(tmp_path: Path) -> None:
 
     with pytest.raises(
         DataContractError, match=r"deals\.csv\.gz: cannot be read, the compressed data"
+    ):
+        load_dataset(tmp_path)
+
+
+def write_deals_csv(folder: Path, text: str, suffix: str = ".csv") -> Path:
+    """A dataset folder whose deals file holds exactly ``text``."""
+    import gzip
+
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    data = text.encode("utf-8")
+    (folder / f"deals{suffix}").write_bytes(
+        gzip.compress(data) if suffix.endswith(".gz") else data
+    )
+    return folder
+
+
+@pytest.mark.parametrize(("suffix", "quarantine"), [(".csv", False), (".csv.gz", True)])
+def test_load_csv_unclosed_quote_raises_naming_line(
+    tmp_path: Path, suffix: str, quarantine: bool
+) -> None:
+    """Check that a quote left open in the last column fails the file at its line.
+
+    Arrow's reader takes such a field to the end of the file, so the later rows
+    would vanish into one value.
+    """
+    write_deals_csv(
+        tmp_path,
+        "deal_id,partner_id,registered_at,product\n"
+        "D0,P1,2024-05-01,Box\n"
+        'D1,P1,2024-05-01,"Acme Pack\n'
+        "D2,P1,2024-05-02,X\n"
+        "D3,P2,2024-05-03,Y\n",
+        suffix,
+    )
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals{re.escape(suffix)} line 3: a quoted field opens here and is "
+        "never closed",
+    ):
+        load_dataset(tmp_path, quarantine=quarantine)
+
+
+def test_load_csv_unclosed_quote_in_large_file_raises_naming_line(
+    tmp_path: Path,
+) -> None:
+    """Check that a quote left open mid-file in a file of many blocks loses no rows."""
+    rows = [f"D{i},P1,2024-05-01" for i in range(100_000)]
+    rows[60_000] = 'D60000,"P1,2024-05-01'
+    write_deals_csv(
+        tmp_path, "deal_id,partner_id,registered_at\n" + "\n".join(rows) + "\n"
+    )
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv line 60002: a quoted field opens here and is never closed",
+    ):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("quarantine", [False, True])
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        ("D1,P1,2024-05-01,2024-05-02\nD2,P2,2024-05-03,2024-05-04\n", 2),
+        ("D1,P1,2024-05-01,2024-05-02\nD2,P2,2024-05-03\n", 2),
+        ("D1,P1,2024-05-01\n\nD2,P2,2024-05-03,2024-05-04\n", 4),
+        ("D1,P1,2024-05-01,\nD2,P2,2024-05-03,\n", 2),
+    ],
+    ids=["every-row", "first-row", "later-row", "trailing-comma"],
+)
+def test_load_csv_row_with_extra_field_raises_naming_line(
+    tmp_path: Path, rows: str, line: int, quarantine: bool
+) -> None:
+    """Check that a row with more fields than the header fails the whole file.
+
+    pandas would otherwise take the first column as the index and shift every
+    value one column left.
+    """
+    write_deals_csv(tmp_path, "deal_id,partner_id,registered_at\n" + rows)
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals\.csv line {line}: 4 fields, but the header names 3 columns",
+    ):
+        load_dataset(tmp_path, quarantine=quarantine)
+
+
+def test_load_csv_short_row_reads_missing_fields_empty(tmp_path: Path) -> None:
+    """Check that a row with fewer fields than the header is read, its end empty."""
+    write_deals_csv(
+        tmp_path,
+        "deal_id,partner_id,registered_at,outcome\nD1,P1,2024-05-01\n"
+        "D2,P2,2024-05-02,won\n",
+    )
+
+    deals = load_dataset(tmp_path).table("deals")
+
+    assert deals["partner_id"].tolist() == ["P1", "P2"]
+    assert deals["outcome"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("rows", "place"),
+    [
+        (
+            "\n\nD1,P1,2024-05-01\n\nD2,P1,2024-05-02\nD3,P1,2024-13-01\n",
+            "row 3 (line 7)",
+        ),
+        ('D1,"P\n1",2024-05-01\n\nD2,P1,2024-13-01\n', "row 2 (line 5)"),
+        ("D1,P1,2024-05-01\r\n\r\nD2,P1,2024-13-01\r\n", "row 2 (line 4)"),
+        ("D1,P1,2024-05-01,\nD2,P1,2024-13-01\n", "row 2 (line 3)"),
+    ],
+    ids=["blank-lines", "quoted-line-break", "crlf", "regular"],
+)
+def test_load_csv_violation_names_exact_line(
+    tmp_path: Path, rows: str, place: str
+) -> None:
+    """Check that the line in a message is the file's line, whatever came before.
+
+    Blank lines are skipped and a quoted value may span lines, so the row number
+    alone does not give the line.
+    """
+    write_deals_csv(tmp_path, "deal_id,partner_id,registered_at,product\n" + rows)
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals\.csv {re.escape(place)}, column 'registered_at', "
+        r"value '2024-13-01'",
     ):
         load_dataset(tmp_path)

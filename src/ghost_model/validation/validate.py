@@ -18,8 +18,8 @@ Row accounting always holds: ``read = accepted + quarantined + duplicates``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,25 @@ are ``<table>.csv`` files overwritten or removed."""
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a table came from, for messages: a label and whether it has lines."""
+    """Where a table came from, for messages: a label and whether it has lines.
+
+    ``lines`` gives the line a 0-based data row starts on (None if unknown); a CSV
+    origin without it takes row *n* to be line *n + 2*.
+    """
 
     label: str
     csv: bool = False
+    lines: Callable[[int], int | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def place(self, row: int) -> str:
         """``deals.csv row 17 (line 18)``: the 1-based data row, and its line."""
         where = f"{self.label} row {row + 1}"
-        return f"{where} (line {row + 2})" if self.csv else where
+        if not self.csv:
+            return where
+        line = self.lines(row) if self.lines is not None else row + 2
+        return where if line is None else f"{where} (line {line})"
 
 
 @dataclass
