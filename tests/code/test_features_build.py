@@ -325,3 +325,19 @@ def test_extract_stamped_end_of_day_covers_the_day() -> None:
     for frame in frames.values():
         assert frame.loc[frame["as_of"] == september, "label"].notna().all()
     pd.testing.assert_frame_equal(frames["end of day"], frames["midnight"])
+
+
+def test_build_feature_table_skipped_day_refused_naming_next() -> None:
+    """Check that a day a zone's calendar skipped (Samoa moved across the date line
+    after 2011-12-29) is refused naming the day, not as a timestamp never typed."""
+    config = DatasetConfig(
+        timezone="Pacific/Apia",
+        extract_time=pd.Timestamp("2012-06-01", tz="UTC"),
+        name="date-line",
+    )
+    deals = pd.DataFrame(
+        {"deal_id": ["D1"], "partner_id": ["P1"], "registered_at": ["2011-11-01"]}
+    )
+    dataset = validate_tables({"deals": deals}, config)
+    with pytest.raises(ConfigError, match=r"2011-12-30 does not exist .* 2011-12-31"):
+        build_feature_table(dataset, ["2011-12-30"])

@@ -94,8 +94,15 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
         )
     out: set[pd.Timestamp] = set()
     for value in cutoffs:
-        stamp = cutoff_instant(_cutoff_value(value), timezone)
+        given = _cutoff_value(value)
+        stamp = cutoff_instant(given, timezone)
         local = stamp.tz_convert(timezone)
+        if given.tzinfo is None and local.date() != given.date():
+            raise ConfigError(
+                f"cutoff {value!r}: the day {given.date().isoformat()} does not exist "
+                f"in {timezone} (its clocks skipped it); the next day, "
+                f"{local.date().isoformat()}, does"
+            )
         # the day's start, not local.normalize(): where the clocks go forward at
         # midnight the day starts at the first time after the gap
         if local.date() > LATEST_CUTOFF_DAY:
