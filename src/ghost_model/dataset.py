@@ -79,7 +79,7 @@ class DatasetConfig:
         extract_time = to_utc_instant(
             raw["extract_time"], timezone, f"{source}: extract_time"
         )
-        if extract_time < FIRST_SUPPORTED_INSTANT:
+        if extract_time < pd.Timestamp(FIRST_SUPPORTED_INSTANT):
             raise DataContractError(
                 f"{source}: extract_time {raw['extract_time']!r} is before "
                 f"{FIRST_SUPPORTED_INSTANT.date().isoformat()}, the earliest "
@@ -325,4 +325,30 @@ def parse_as_of_date(text: str, timezone: str, option: str = "--as-of") -> pd.Ti
             f"{option} {text!r}: expected a date YYYY-MM-DD (a cutoff is midnight in "
             f"the dataset's zone, {timezone})"
         )
-    return cutoff_instant(day, timezone)
+    return day_cutoff(day.date(), timezone, f"{option} {text!r}")
+
+
+def day_cutoff(day: dt.date, timezone: str, where: str) -> pd.Timestamp:
+    """The cutoff of calendar day ``day`` (:func:`cutoff_instant`), checked.
+
+    Raises
+    ------
+    ConfigError
+        When ``timezone``'s calendar skipped the day (Pacific/Apia went from
+        2011-12-29 to 2011-12-31), naming the next day, or when the day starts
+        before :data:`~ghost_model.contract.FIRST_SUPPORTED_INSTANT`.
+    """
+    stamp = cutoff_instant(day, timezone)
+    local = stamp.tz_convert(timezone).date()
+    if local != day:
+        raise ConfigError(
+            f"{where}: the day {day.isoformat()} does not exist in {timezone} (its "
+            f"clocks skipped it); the next day, {local.isoformat()}, does"
+        )
+    if stamp < pd.Timestamp(FIRST_SUPPORTED_INSTANT):
+        raise ConfigError(
+            f"{where}: {day.isoformat()} is before "
+            f"{FIRST_SUPPORTED_INSTANT.date().isoformat()}, the earliest supported "
+            "instant; no data can precede it"
+        )
+    return stamp

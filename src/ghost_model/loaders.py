@@ -478,7 +478,7 @@ def _check_last_quote_closed(path: Path, table: pa.Table) -> None:
     with _open_binary(path) as handle:
         handle.seek(max(opening - TAIL_MARGIN, 0))
         tail = handle.read()
-    if tail.rstrip(b"\r\n").endswith(b'"'):
+    if tail.rstrip(b" \t\r\n").endswith(b'"'):
         return
     raise DataContractError(_unclosed_quote(path, _line_breaks(path, opening)[0] + 1))
 

@@ -341,3 +341,23 @@ def test_build_feature_table_skipped_day_refused_naming_next() -> None:
     dataset = validate_tables({"deals": deals}, config)
     with pytest.raises(ConfigError, match=r"2011-12-30 does not exist .* 2011-12-31"):
         build_feature_table(dataset, ["2011-12-30"])
+
+
+@pytest.mark.parametrize(
+    ("cutoffs", "message"),
+    [
+        (None, "expected a list of cutoffs"),
+        (5, "expected a list of cutoffs"),
+        ([], "the list of cutoffs is empty"),
+        (["0001-01-01"], "before 1900-01-01"),
+        ([pd.Timestamp("1899-12-31T15:00Z")], "before 1900-01-01"),
+    ],
+)
+def test_build_feature_table_no_or_early_cutoffs_raise(
+    cutoffs: object, message: str
+) -> None:
+    """Check that no cutoffs, or one before the supported range, is a ConfigError
+    that says so (not a TypeError, nor 'needs at least one deal')."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match=message):
+        build_feature_table(dataset, cutoffs)  # type: ignore[arg-type]

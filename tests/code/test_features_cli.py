@@ -88,3 +88,19 @@ def test_resolve_as_of_after_extract_names_latest_date() -> None:
     )
     with pytest.raises(ConfigError, match=r"supports cutoffs up to 2024-04-01;"):
         resolve_as_of("2024-04-02", extract, "Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "message"),
+    [
+        ("2011-12-30", "Pacific/Apia", "the day 2011-12-30 does not exist in "),
+        ("0001-01-01", "Asia/Tokyo", "0001-01-01 is before 1900-01-01"),
+    ],
+)
+def test_parse_as_of_date_day_without_cutoff_names_it(
+    text: str, zone: str, message: str
+) -> None:
+    """Check that --as-of on a day the zone skipped, or before 1900, is refused in
+    the user's own terms (the option and the date typed)."""
+    with pytest.raises(ConfigError, match=f"--as-of '{text}': {message}"):
+        parse_as_of_date(text, zone)

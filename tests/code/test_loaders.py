@@ -457,3 +457,22 @@ def test_load_csv_violation_names_exact_line(
         r"value '2024-13-01'",
     ):
         load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("after", ["  ", "\t"])
+def test_load_csv_last_value_with_line_break_then_spaces_reads(
+    tmp_path: Path, after: str
+) -> None:
+    """Check that spaces after the closing quote of a last value holding a line break
+    do not read as a quote left open."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,product\n"
+        f'D1,P1,2024-01-05,x\nD2,P2,2024-01-06,"c\nd"{after}\n',
+        encoding="utf-8",
+    )
+
+    deals = load_dataset(tmp_path).table("deals")
+
+    assert deals["deal_id"].tolist() == ["D1", "D2"]
+    assert deals["product"].iloc[1].startswith("c\nd")

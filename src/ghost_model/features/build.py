@@ -110,11 +110,18 @@ def build_feature_table(
     stamps = normalise_cutoffs(cutoffs, dataset.timezone)
     _check_within_data(stamps, dataset)
     if not stamps:
+        deals = len(dataset.table("deals"))
+        why = (
+            "regular cutoffs start after the first deal registration, so a dataset "
+            f"needs at least one deal (this one has {deals})"
+            if deals == 0
+            else "the list of cutoffs is empty; pass at least one date, e.g. "
+            "monthly_cutoffs(dataset), which has none when no period starts between "
+            "the first deal and the extract"
+        )
         raise ConfigError(
             f"{dataset.source or dataset.config.name}: no cutoff to build features "
-            "at; regular cutoffs start after the first deal registration, so a "
-            "dataset needs at least one deal (this one has "
-            f"{len(dataset.table('deals'))})"
+            f"at; {why}"
         )
     present = tuple(t for t in OPTIONAL_TABLES if dataset.has(t))
     missing = stages_without_data(present)

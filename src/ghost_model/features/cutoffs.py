@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ghost_model.contract import LATEST_CUTOFF_DAY
-from ghost_model.dataset import Dataset, covered_until, cutoff_instant
+from ghost_model.dataset import Dataset, covered_until, cutoff_instant, day_cutoff
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
 
@@ -85,33 +85,34 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
     ------
     ConfigError
         When ``cutoffs`` is one value rather than a collection, or a value is
-        missing, a number, not a date, not midnight in the dataset's zone, or after
-        the last day the calendar allows.
+        missing, a number, not a date, not midnight in the dataset's zone, a day the
+        zone's calendar skipped, before 1900 or after the last day the calendar
+        allows.
     """
-    if isinstance(cutoffs, str | bytes | dt.date | np.datetime64):
+    if isinstance(cutoffs, str | bytes | dt.date | np.datetime64) or not isinstance(
+        cutoffs, Iterable
+    ):
         raise ConfigError(
-            f"cutoffs={cutoffs!r}: expected a list of cutoffs, e.g. [{cutoffs!r}]"
+            f"cutoffs={cutoffs!r}: expected a list of cutoffs, e.g. ['2024-04-01']"
         )
     out: set[pd.Timestamp] = set()
     for value in cutoffs:
         given = _cutoff_value(value)
-        stamp = cutoff_instant(given, timezone)
+        where = f"cutoff {value!r}"
+        if given.tzinfo is None:
+            stamp = day_cutoff(given.date(), timezone, where)
+        else:
+            stamp = cutoff_instant(given, timezone)
         local = stamp.tz_convert(timezone)
-        if given.tzinfo is None and local.date() != given.date():
-            raise ConfigError(
-                f"cutoff {value!r}: the day {given.date().isoformat()} does not exist "
-                f"in {timezone} (its clocks skipped it); the next day, "
-                f"{local.date().isoformat()}, does"
-            )
-        # the day's start, not local.normalize(): where the clocks go forward at
-        # midnight the day starts at the first time after the gap
         if local.date() > LATEST_CUTOFF_DAY:
             raise ConfigError(
                 f"cutoff {value!r} is {local.date().isoformat()} in the dataset's "
                 f"zone; cutoffs must be on or before {LATEST_CUTOFF_DAY.isoformat()} "
                 "(the label window after a cutoff has to end inside the calendar)"
             )
-        if stamp != cutoff_instant(local.date(), timezone):
+        # the day's start, not local.normalize(): where the clocks go forward at
+        # midnight the day starts at the first time after the gap
+        if stamp != day_cutoff(local.date(), timezone, where):
             raise ConfigError(
                 f"cutoff {value!r} is {local.isoformat()} in the dataset's zone "
                 f"{timezone!r}; cutoffs are midnight in that zone: pass a date such as "
