@@ -78,11 +78,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         frame.to_csv(args.out, index=False)
     log.info(
-        "wrote %s: %d rows, %d features, %d cutoffs, %d labeled rows%s",
+        "wrote %s: %d rows, %d features, %d cutoff%s, %d labeled rows%s",
         args.out,
         len(table.frame),
         len(table.feature_names),
         len(table.cutoffs),
+        "" if len(table.cutoffs) == 1 else "s",
         int(table.frame["label"].notna().sum()),
         (
             "; no data for " + ", ".join(table.stages_without_data)
