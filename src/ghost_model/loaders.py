@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ghost_model.contract import TABLES
@@ -398,9 +399,70 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame:
         ),
     )
     _check_last_quote_closed(path, table)
+    _warn_rows_inside_values(path, table)
     names = [name or f"Unnamed: {i}" for i, name in enumerate(table.column_names)]
     frame: pd.DataFrame = table.rename_columns(names).to_pandas()
     return frame
+
+
+def _warn_rows_inside_values(path: Path, table: pa.Table) -> None:
+    """Warn of a value holding a line that looks like a whole row of the file.
+
+    A quote opened by mistake and closed by a later stray quote (an inch mark, say)
+    makes every line in between part of one value, and the rows on those lines are
+    never read. A quoted value may hold line breaks, so this is a warning naming
+    the place, not a refusal: the test is a line after the first with at least as
+    many commas as the header has separators. Only values holding a line break are
+    looked at, found by Arrow compute, so a file without them costs one scan.
+    """
+    separators = table.num_columns - 1
+    if separators < 1 or _one_line_per_row(path, table.num_rows):
+        return
+    for name in table.column_names:
+        column = table.column(name)
+        broken = pc.fill_null(
+            pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r")),
+            False,
+        )
+        if not pc.any(broken).as_py():
+            continue
+        rows = pc.indices_nonzero(broken).to_pylist()
+        for row in rows:
+            lines = str(column[row].as_py()).splitlines()[1:]
+            if any(line.count(",") >= separators for line in lines):
+                log.warning(
+                    "%s row %d, column %r: the value holds a line that looks like a "
+                    "whole row (%d commas); if a quote was opened by mistake and "
+                    "closed further down, the rows in between were read as text of "
+                    "this value. Check the quotes around this row.",
+                    path.name,
+                    row + 1,
+                    name,
+                    separators,
+                )
+                return
+
+
+def _one_line_per_row(path: Path, rows: int) -> bool:
+    """Whether a plain CSV file has one line for the header and one per row, so that
+    no value holds a line break.
+
+    Two fast byte counts: line feeds, which must be one per row plus the header's
+    (less one without a final line break), and carriage returns, which must be
+    none or one before each line feed. A ``.csv.gz`` file is not counted and
+    answers False.
+    """
+    if path.name.lower().endswith(".gz"):
+        return False
+    feeds = returns = 0
+    last = b""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            feeds += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+            last = chunk[-1:]
+    expected = rows + 1 if last == b"\n" else rows
+    return feeds == expected and returns in (0, feeds)
 
 
 def _read_csv_pandas(path: Path) -> pd.DataFrame:

@@ -476,3 +476,62 @@ def test_load_csv_last_value_with_line_break_then_spaces_reads(
 
     assert deals["deal_id"].tolist() == ["D1", "D2"]
     assert deals["product"].iloc[1].startswith("c\nd")
+
+
+def test_load_csv_rows_swallowed_by_stray_quotes_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that a quote opened by mistake and closed by an inch mark rows later is
+    named in a warning: the row in between is read as text, not as a deal."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,product\n"
+        'D1,P1,2024-01-05,"Acme\nD2,P2,2024-01-06,pipe 12"\nD3,P3,2024-01-07,x\n',
+        encoding="utf-8",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
+        deals = load_dataset(tmp_path).table("deals")
+
+    assert deals["deal_id"].tolist() == ["D1", "D3"]
+    assert "deals.csv row 1, column 'product'" in caplog.text
+    assert "looks like a whole row" in caplog.text
+
+
+def test_load_csv_multi_line_note_no_swallow_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that an ordinary multi-line value gives no such warning."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,product\n"
+        'D1,P1,2024-01-05,"Suite, large\nwith support"\n',
+        encoding="utf-8",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
+        load_dataset(tmp_path)
+
+    assert "looks like a whole row" not in caplog.text
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\r\n"])
+def test_load_csv_swallowed_row_warns_whatever_the_line_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, end: str
+) -> None:
+    """Check that the quick line count behind the warning is not fooled by a missing
+    final line break or by CRLF line ends."""
+    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    lines = [
+        "deal_id,partner_id,registered_at,product",
+        'D1,P1,2024-01-05,"Acme',
+        'D2,P2,2024-01-06,pipe 12"',
+    ]
+    newline = end or "\n"
+    (tmp_path / "deals.csv").write_bytes((newline.join(lines) + end).encode())
+
+    with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
+        deals = load_dataset(tmp_path).table("deals")
+
+    assert deals["deal_id"].tolist() == ["D1"]
+    assert "looks like a whole row" in caplog.text
