@@ -241,6 +241,8 @@ TIMESTAMP_CELLS = [
     "2024-01-05T01:00:00Z",
     "2024-01-05T10+09:00",
     "20240105T010000Z",
+    "2024-01-05T10:00+009",
+    "2024-01-05T10:00z",
     "2024/03/01",
     "2024-03-10T02:30",
     "2024-11-03T01:30",
@@ -313,19 +315,30 @@ def test_read_offset_exactly_where_pandas_reads_one(cell: str) -> None:
     """Check that a value is taken as having an offset exactly when pandas parses it
     as time-zone-aware (one taken for naive but read as aware made the conversion of
     its whole column raise), and that beside other spellings it reads as pandas
-    reads it alone: aware in its offset, naive in the zone."""
-    from ghost_model.validation.coerce import _OFFSET, matches, to_timestamp
+    reads it alone: aware in its offset, naive in the zone; a malformed offset
+    pandas reads (+9, +9:5) is a failure instead."""
+    from ghost_model.validation.coerce import (
+        _BAD_OFFSET,
+        _OFFSET,
+        _WELL_FORMED_OFFSET,
+        matches,
+        to_timestamp,
+    )
 
     parsed = pd.to_datetime(pd.Series([cell]), format="ISO8601", errors="coerce")
     column = pd.Series([cell, "2024-04-01 09:30", "2024-04-01T09:30:00+09:00"])
 
-    out, _masks = to_timestamp(column, "Asia/Tokyo")
+    out, masks = to_timestamp(column, "Asia/Tokyo")
 
     if parsed.isna().all():
         assert pd.isna(out.iloc[0])
         return
     aware = parsed.dt.tz is not None
     assert matches(pd.Series([cell], dtype="str"), _OFFSET)[0] == aware
+    if aware and not matches(pd.Series([cell], dtype="str"), _WELL_FORMED_OFFSET)[0]:
+        assert pd.isna(out.iloc[0])
+        assert dict((rule, mask) for mask, rule in masks)[_BAD_OFFSET][0]
+        return
     expected = parsed.iloc[0] if aware else parsed.iloc[0].tz_localize("Asia/Tokyo")
     assert out.iloc[0] == expected
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -190,3 +191,39 @@ def test_validate_extract_time_in_zone_bounds_events(tmp_path: Path) -> None:
         r"2024-06-30T14:59:59\+00:00",
     ):
         load_dataset(folder)
+
+
+@pytest.mark.parametrize(
+    "offset", ["+009", "+0", "+9", "+09:0", "+2359", "+1500", "-15", "+09:60", "z"]
+)
+@pytest.mark.parametrize("beside", [[], ["2024-04-01 09:30"]], ids=["alone", "mixed"])
+def test_load_malformed_offset_raises(
+    tmp_path: Path, offset: str, beside: list[str]
+) -> None:
+    """Check that an offset other than Z, ±HH, ±HHMM or ±HH:MM (hours up to 14) is a
+    violation, never read as some instant (+009 was read as +00:09)."""
+    stamps = ["2024-04-01T09:30:00+09:00", f"2024-04-01T09:30:00{offset}", *beside]
+    folder = write_deals(tmp_path / "ds", stamps, "Asia/Tokyo")
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"row 2 .*value '2024-04-01T09:30:00{re.escape(offset)}': a UTC offset "
+        r"must be Z, ±HH, ±HHMM or ±HH:MM with hours up to 14 and minutes up to 59",
+    ) as raised:
+        load_dataset(folder)
+    assert "row 1 " not in str(raised.value)
+
+
+def test_load_extreme_wellformed_offsets_read_as_instants(tmp_path: Path) -> None:
+    """Check that the widest real offsets (+14:00, -1200) and odd minutes (+0545)
+    are read in their offset."""
+    stamps = [
+        "2024-04-01T14:00+14:00",
+        "2024-03-31T12:00-1200",
+        "2024-04-01T05:45+0545",
+    ]
+
+    dataset = load_dataset(write_deals(tmp_path / "ds", stamps, "UTC"))
+
+    loaded = dataset.table("deals")["registered_at"].tolist()
+    assert loaded == [pd.Timestamp("2024-04-01T00:00:00Z")] * 3

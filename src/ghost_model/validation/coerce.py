@@ -17,7 +17,8 @@ Conventions (documented in ``docs/data-contract.md``):
   fraction and a boolean are failures;
 * numbers are float64; one too large for a float (``1e400``) or infinite is a failure;
 * timestamps are ISO 8601, extended or basic format (``YYYY/MM/DD`` accepted too); an
-  offset or ``Z`` after the time of day (even the hour alone) is honoured, a naive
+  offset (``Z``, ``±HH``, ``±HHMM``, ``±HH:MM``, hours up to 14) after the time of day
+  (even the hour alone) is honoured, any other offset is a failure; a naive
   value is read in the dataset's time zone (a local time repeated when the clocks go
   back is read as its first occurrence, one skipped when they go forward is a
   failure); the result is UTC in microseconds, and an instant before
@@ -59,6 +60,15 @@ offset follows the hour, the minutes, the seconds or their fraction, in extended
 or basic format, with or without a space) and none it reads as naive; a value
 taken for naive but read as aware would make the parse of its whole group raise.
 A date alone (``2024-04-01``) has no time to carry an offset."""
+_WELL_FORMED_OFFSET = r"(?:Z|[+-](?:0\d|1[0-4])(?::?[0-5]\d)?)$"
+"""The offsets the contract accepts, at the end of a value :data:`_OFFSET` matches.
+
+pandas also reads ``+009`` (as +00:09), ``+0``, ``+9`` and ``+2359``; no zone has
+such offsets, so a value with one is a failure rather than some instant."""
+_BAD_OFFSET: Final = (
+    "a UTC offset must be Z, ±HH, ±HHMM or ±HH:MM with hours up to 14 and minutes "
+    "up to 59 (e.g. +09:00)"
+)
 _NUMERIC_KINDS: Final = frozenset({"integer", "floating", "mixed-integer-float"})
 _WHOLE_ID: Final = "an id read as a number must be a whole number"
 _EXACT_ID: Final = (
@@ -263,6 +273,7 @@ def _to_instants(
     if not aware[present].all() and aware.any():
         return _mixed_to_timestamp(text, present, aware, timezone)
     # Every value with an offset, or none: one parse of the whole column.
+    text, bad_offset = _drop_bad_offsets(text, aware)
     out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
     local_failed = np.zeros(len(values), dtype=bool)
     if aware.any():
@@ -270,17 +281,14 @@ def _to_instants(
     elif present.any():
         out, masks = _localize(_parse_iso(text, utc=False), timezone)
         local_failed = masks[0][0]
-    unparsed = present & out.isna().to_numpy() & ~local_failed
-    return out, [
-        (unparsed, _NOT_ISO),
-        (local_failed, _skipped_rule(timezone)),
-    ]
+    return out, _text_failures(out, present, bad_offset, local_failed, timezone)
 
 
 def _mixed_to_timestamp(
     text: pd.Series, present: np.ndarray, aware: np.ndarray, timezone: str
 ) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
     """UTC instants of a column with values both with and without an offset."""
+    text, bad_offset = _drop_bad_offsets(text, aware)
     offset = pd.Series(aware, index=text.index)
     out = pd.Series(pd.NaT, index=text.index, dtype=TIMESTAMP_DTYPE)
     if aware.any():
@@ -293,9 +301,34 @@ def _mixed_to_timestamp(
         out[naive] = localized
         for mask, _rule in masks:
             local_failed[np.flatnonzero(naive)[mask]] = True
-    unparsed = present & out.isna().to_numpy() & ~local_failed
-    return out, [
+    return out, _text_failures(out, present, bad_offset, local_failed, timezone)
+
+
+def _drop_bad_offsets(
+    text: pd.Series, aware: np.ndarray
+) -> tuple[pd.Series, np.ndarray]:
+    """``text`` without the values whose offset is malformed, and where they were.
+
+    They are dropped before parsing, since pandas would read them as some instant.
+    """
+    if not aware.any():
+        return text, np.zeros(len(text), dtype=bool)
+    bad = aware & ~matches(text, _WELL_FORMED_OFFSET)
+    return (text.mask(bad) if bad.any() else text), bad
+
+
+def _text_failures(
+    out: pd.Series,
+    present: np.ndarray,
+    bad_offset: np.ndarray,
+    local_failed: np.ndarray,
+    timezone: str,
+) -> list[tuple[np.ndarray, str]]:
+    """Why values of a text column did not become instants, one mask per rule."""
+    unparsed = present & out.isna().to_numpy() & ~bad_offset & ~local_failed
+    return [
         (unparsed, _NOT_ISO),
+        (bad_offset, _BAD_OFFSET),
         (local_failed, _skipped_rule(timezone)),
     ]
 
