@@ -262,6 +262,8 @@ TIMESTAMP_CELLS = [
 @example(["2024-01-05T10:00:00+09:00", None, "not a day"], "UTC")
 @example(["2024/03/01", "2024-01-05 10:00"], "Asia/Tokyo")
 @example([None, ""], "Asia/Tokyo")
+@example(["2023-09-03", "2023-09-03 00:30"], "America/Santiago")
+@example(["2023-09-03", "2024-01-05T01:00:00Z", "20230903"], "America/Santiago")
 def test_agree_timestamp_shortcut_and_general_conversion(
     cells: list[Any], timezone: str
 ) -> None:

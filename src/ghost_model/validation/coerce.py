@@ -21,7 +21,8 @@ Conventions (documented in ``docs/data-contract.md``):
   (even the hour alone) is honoured, any other offset is a failure; a naive
   value is read in the dataset's time zone (a local time repeated when the clocks go
   back is read as its first occurrence, one skipped when they go forward is a
-  failure); the result is UTC in microseconds, and an instant before
+  failure; a date alone is the start of its day, after the gap where the clocks
+  skip midnight); the result is UTC in microseconds, and an instant before
   1900-01-01T00:00:00Z is a failure (outside the supported range).
 """
 
@@ -79,6 +80,8 @@ MAX_EXACT_FLOAT_ID: Final = 2**53
 """Largest whole number a float64 id is read exactly up to."""
 _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_TIME_PART = r"[T\s]"
+"""What separates a time of day from its date; a value without it is a date alone."""
 _NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
 _MAY_HOLD_NESTED: Final = frozenset(
     {"bytes", "mixed", "mixed-integer", "unknown-array"}
@@ -279,7 +282,7 @@ def _to_instants(
     if aware.any():
         out = _parse_iso(text, utc=True).dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     elif present.any():
-        out, masks = _localize(_parse_iso(text, utc=False), timezone)
+        out, masks = _localize(_parse_iso(text, utc=False), timezone, text)
         local_failed = masks[0][0]
     return out, _text_failures(out, present, bad_offset, local_failed, timezone)
 
@@ -297,7 +300,8 @@ def _mixed_to_timestamp(
     local_failed = np.zeros(len(text), dtype=bool)
     if naive.any():
         naive_text = text[pd.Series(naive, index=text.index)]
-        localized, masks = _localize(_parse_iso(naive_text, utc=False), timezone)
+        naive_stamps = _parse_iso(naive_text, utc=False)
+        localized, masks = _localize(naive_stamps, timezone, naive_text)
         out[naive] = localized
         for mask, _rule in masks:
             local_failed[np.flatnonzero(naive)[mask]] = True
@@ -395,16 +399,33 @@ def _to_datetime_us(text: pd.Series, *, utc: bool) -> pd.Series:
 
 
 def _localize(
-    values: pd.Series, timezone: str
+    values: pd.Series, timezone: str, text: pd.Series | None = None
 ) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
     """Read naive datetimes in ``timezone``.
 
     A local time repeated when clocks go back is read as its first occurrence; one
-    skipped when clocks go forward does not exist and fails.
+    skipped when clocks go forward does not exist and fails. A date alone in
+    ``text`` (the values as written) means the start of its day, so where the
+    clocks skip midnight it is the first local time after the gap, as for cutoffs
+    (:func:`ghost_model.dataset.cutoff_instant`).
     """
     first = np.ones(len(values), dtype=bool)
     localized = values.dt.tz_localize(timezone, ambiguous=first, nonexistent="NaT")
     failed = (values.notna() & localized.isna()).to_numpy()
+    if text is not None and failed.any():
+        day_start = failed.copy()
+        day_start[failed] = ~matches(text[failed], _TIME_PART)
+        if day_start.any():
+            days = values[day_start]
+            start = days.dt.tz_localize(
+                timezone, ambiguous=True, nonexistent="shift_forward"
+            )
+            # a day the calendar skipped whole (Pacific/Apia, 2011-12-30) has no
+            # start: shifting would give the next day's
+            same_day = (start.dt.tz_localize(None).dt.normalize() == days).to_numpy()
+            localized[days.index[same_day]] = start[same_day]
+            day_start[day_start] = same_day
+            failed = failed & ~day_start
     converted = localized.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     return converted, [(failed, _skipped_rule(timezone))]
 
