@@ -154,3 +154,46 @@ def test_validate_tables_quarantine_folder_given_as_str_writes_rows(
     validate_tables(raw, UTC_CONFIG, quarantine=True, quarantine_dir=str(out))
 
     assert "a boolean is not an id" in (out / "deals.csv").read_text(encoding="utf-8")
+
+
+def test_load_deals_id_with_line_break_from_misplaced_quote_raises(
+    tmp_path: Path,
+) -> None:
+    """Check that a quote opened and closed a line later, which folds the next row
+    into an id, is a violation naming the line break and its likely cause."""
+    (tmp_path / "dataset.yaml").write_text(
+        "timezone: UTC\nextract_time: 2024-06-30T00:00:00Z\n", encoding="utf-8"
+    )
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at,product\n"
+        '1,P1,2024-01-01,x\n2,"P2,2024-01-02,y\n3,"P3",2024-01-03,z\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv row 2 .*column 'partner_id', value "
+        r"'P2,2024-01-02,y\\n3,P3\"': an id never holds a line break \(a quote "
+        r"opened and closed on a later line\?\)",
+    ):
+        load_dataset(tmp_path)
+
+    deals = load_dataset(tmp_path, quarantine=True).table("deals")
+    assert deals["deal_id"].tolist() == ["1"]
+
+
+@pytest.mark.parametrize("value", ["a\nb", "x\ry"])
+@pytest.mark.parametrize("column", ["outcome", "product", "rep_id"])
+def test_validate_deals_line_break_in_id_or_category_raises(
+    column: str, value: str
+) -> None:
+    """Check that a line break inside an id or a category is a violation."""
+    raw = json_deals(["D1", "D2"], [1, 2])
+    raw["deals"][column] = ["won", value]
+    kind = "an id" if column == "rep_id" else "a category"
+
+    with pytest.raises(
+        DataContractError,
+        match=rf"deals row 2, column '{column}', .*: {kind} never holds a line break",
+    ):
+        validate_tables(raw, UTC_CONFIG)

@@ -12,6 +12,7 @@ Conventions (documented in ``docs/data-contract.md``):
   value, and bytes that are not UTF-8, are failures;
 * text of every kind is stripped of surrounding whitespace; an empty string is missing;
 * values of a closed set (``outcome``, ``direction``, ``kind``) are also lower-cased;
+* an id or a category holding a line break (left inside once stripped) is a failure;
 * ids are text; text is kept as written (``"12345.0"`` stays so); a whole number
   typed as a float (``12345.0`` in Parquet) becomes ``"12345"``; a float with a
   fraction and a boolean are failures;
@@ -82,6 +83,13 @@ _BOOLEAN_ID: Final = "a boolean is not an id"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _TIME_PART = r"[T\s]"
 """What separates a time of day from its date; a value without it is a date alone."""
+_LINE_BREAK = r"[\r\n]"
+_QUOTE_HINT: Final = "(a quote opened and closed on a later line?)"
+_ONE_LINE_KINDS: Final = {
+    "id": f"an id never holds a line break {_QUOTE_HINT}",
+    "category": f"a category never holds a line break {_QUOTE_HINT}",
+}
+"""Kinds whose values are one line, and the rule a value with a line break breaks."""
 _NOT_ISO: Final = "not an ISO 8601 timestamp (e.g. 2024-04-01 or 2024-04-01T09:30)"
 _MAY_HOLD_NESTED: Final = frozenset(
     {"bytes", "mixed", "mixed-integer", "unknown-array"}
@@ -172,6 +180,9 @@ def coerce_column(
         series, masks = to_number(values)
     else:
         series, masks = to_text(values, lower=column.allowed is not None), []
+    if column.kind in _ONE_LINE_KINDS:
+        series, broken = _drop_line_breaks(series, column.kind)
+        masks = [*masks, *broken]
     failures = [
         ParseFailure(column.name, mask, rule)
         for mask, rule in [*unreadable, *masks]
@@ -206,6 +217,40 @@ def to_scalars(values: pd.Series) -> tuple[pd.Series, list[tuple[np.ndarray, str
         (nested, _NESTED),
         (undecodable, _UNDECODABLE),
     ]
+
+
+def _drop_line_breaks(
+    series: pd.Series, kind: str
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """``series`` without the values that hold a line break, and where they were.
+
+    Ids and categories never hold one; in a CSV it is the trace of a quote opened
+    in one field and closed on a later line, which folds the rows between into one
+    value.
+    """
+    if not _holds_line_break_byte(series):
+        return series, []
+    broken = matches(series, _LINE_BREAK)
+    return series.mask(broken), [(broken, _ONE_LINE_KINDS[kind])]
+
+
+def _holds_line_break_byte(text: pd.Series) -> bool:
+    """Whether a byte of the Arrow data behind ``text`` is ``\\r`` or ``\\n``.
+
+    A scan of the raw buffers, several times faster than a pattern match per value:
+    ``False`` is exact (in UTF-8 these bytes occur only as those characters), while
+    ``True`` may come from bytes outside the values of a sliced buffer.
+    """
+    array = pa.array(text, type=pa.large_string())
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    for chunk in chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if bool((raw == ord("\n")).any() or (raw == ord("\r")).any()):
+            return True
+    return False
 
 
 def to_text(values: pd.Series, *, lower: bool = False) -> pd.Series:
