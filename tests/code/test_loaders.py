@@ -467,34 +467,43 @@ def test_load_csv_last_value_with_line_break_then_spaces_reads(
     do not read as a quote left open."""
     (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
     (tmp_path / "deals.csv").write_text(
-        "deal_id,partner_id,registered_at,product\n"
-        f'D1,P1,2024-01-05,x\nD2,P2,2024-01-06,"c\nd"{after}\n',
-        encoding="utf-8",
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\n", encoding="utf-8"
+    )
+    (tmp_path / "partners.csv").write_text(
+        f'partner_id,name\nP1,x\nP2,"Aoba\nSystems"{after}\n', encoding="utf-8"
     )
 
-    deals = load_dataset(tmp_path).table("deals")
+    partners = load_dataset(tmp_path).table("partners")
 
-    assert deals["deal_id"].tolist() == ["D1", "D2"]
-    assert deals["product"].iloc[1].startswith("c\nd")
+    assert partners["partner_id"].tolist() == ["P1", "P2"]
+    assert partners["name"].iloc[1] == "Aoba\nSystems"
 
 
+def _partners_with_stray_quotes(folder: Path, end: str = "\n") -> None:
+    """Partner P1's name opens a quote by mistake; P2's inch mark closes it."""
+    (folder / "dataset.yaml").write_text(YAML, encoding="utf-8")
+    (folder / "deals.csv").write_text(
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\n", encoding="utf-8"
+    )
+    lines = ["partner_id,tier,name", 'P1,gold,"Acme', 'P2,gold,Pipe 12"', "P3,gold,x"]
+    newline = end or "\n"
+    (folder / "partners.csv").write_bytes((newline.join(lines) + end).encode())
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\r\n"])
 def test_load_csv_rows_swallowed_by_stray_quotes_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, end: str
 ) -> None:
-    """Check that a quote opened by mistake and closed by an inch mark rows later is
-    named in a warning: the row in between is read as text, not as a deal."""
-    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
-    (tmp_path / "deals.csv").write_text(
-        "deal_id,partner_id,registered_at,product\n"
-        'D1,P1,2024-01-05,"Acme\nD2,P2,2024-01-06,pipe 12"\nD3,P3,2024-01-07,x\n',
-        encoding="utf-8",
-    )
+    """Check that a quote opened by mistake and closed by an inch mark a row later is
+    named in a warning (the row in between is read as text of a name), however the
+    lines end: the quick line count behind it is not fooled."""
+    _partners_with_stray_quotes(tmp_path, end)
 
     with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
-        deals = load_dataset(tmp_path).table("deals")
+        partners = load_dataset(tmp_path).table("partners")
 
-    assert deals["deal_id"].tolist() == ["D1", "D3"]
-    assert "deals.csv row 1, column 'product'" in caplog.text
+    assert partners["partner_id"].tolist() == ["P1", "P3"]
+    assert "partners.csv row 1, column 'name'" in caplog.text
     assert "looks like a whole row" in caplog.text
 
 
@@ -504,8 +513,10 @@ def test_load_csv_multi_line_note_no_swallow_warning(
     """Check that an ordinary multi-line value gives no such warning."""
     (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
     (tmp_path / "deals.csv").write_text(
-        "deal_id,partner_id,registered_at,product\n"
-        'D1,P1,2024-01-05,"Suite, large\nwith support"\n',
+        "deal_id,partner_id,registered_at\nD1,P1,2024-01-05\n", encoding="utf-8"
+    )
+    (tmp_path / "partners.csv").write_text(
+        'partner_id,tier,name\nP1,gold,"Aoba, Systems\nand Support"\n',
         encoding="utf-8",
     )
 
@@ -513,25 +524,3 @@ def test_load_csv_multi_line_note_no_swallow_warning(
         load_dataset(tmp_path)
 
     assert "looks like a whole row" not in caplog.text
-
-
-@pytest.mark.parametrize("end", ["", "\n", "\r\n"])
-def test_load_csv_swallowed_row_warns_whatever_the_line_ends(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, end: str
-) -> None:
-    """Check that the quick line count behind the warning is not fooled by a missing
-    final line break or by CRLF line ends."""
-    (tmp_path / "dataset.yaml").write_text(YAML, encoding="utf-8")
-    lines = [
-        "deal_id,partner_id,registered_at,product",
-        'D1,P1,2024-01-05,"Acme',
-        'D2,P2,2024-01-06,pipe 12"',
-    ]
-    newline = end or "\n"
-    (tmp_path / "deals.csv").write_bytes((newline.join(lines) + end).encode())
-
-    with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
-        deals = load_dataset(tmp_path).table("deals")
-
-    assert deals["deal_id"].tolist() == ["D1"]
-    assert "looks like a whole row" in caplog.text
