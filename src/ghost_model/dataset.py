@@ -27,6 +27,9 @@ from ghost_model.errors import ConfigError, DataContractError
 DATASET_FILE = "dataset.yaml"
 
 CLOCK_WORD = r"(?i)^\s*(now|today)\s*$"
+ISO_DATE_START = r"^\d{4}-\d{2}-\d{2}"
+"""How a date written as text must start: year, month, day (``01/02/2023`` is
+ambiguous, and pandas would read it month first)."""
 """Words pandas reads as the machine's current time; no export means that."""
 
 
@@ -314,6 +317,8 @@ def parse_as_of_date(text: str, timezone: str, option: str = "--as-of") -> pd.Ti
     ConfigError
         When ``text`` is not a calendar date.
     """
+    if not re.match(ISO_DATE_START + "$", str(text).strip()):
+        raise ConfigError(f"{option} {text!r}: expected a date YYYY-MM-DD")
     try:
         day = pd.Timestamp(text)
     except (ValueError, TypeError) as exc:

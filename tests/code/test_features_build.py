@@ -277,7 +277,7 @@ def test_monthly_cutoffs_extract_time_past_calendar_raises() -> None:
         ([pd.NaT], "missing"),
         ([float("nan")], "a number, not a date"),
         ([20230301], "a number, not a date"),
-        (["tomorrow"], "not a date or an instant"),
+        (["tomorrow"], "not an ISO 8601 date"),
         (["2023-02-30"], "not a date or an instant"),
         ([pd.Timestamp("2023-03-01 23:59")], "a time of day without a zone"),
     ],
@@ -361,3 +361,10 @@ def test_build_feature_table_no_or_early_cutoffs_raise(
     dataset = random_dataset(partners=3, days=100, seed=1)
     with pytest.raises(ConfigError, match=message):
         build_feature_table(dataset, cutoffs)  # type: ignore[arg-type]
+
+
+def test_build_feature_table_cutoff_not_iso_refused() -> None:
+    """Check that '01/02/2023' is refused, not read month first as 2 January."""
+    dataset = random_dataset(partners=3, days=100, seed=1)
+    with pytest.raises(ConfigError, match="not an ISO 8601 date"):
+        build_feature_table(dataset, ["01/02/2023"])

@@ -104,3 +104,9 @@ def test_parse_as_of_date_day_without_cutoff_names_it(
     the user's own terms (the option and the date typed)."""
     with pytest.raises(ConfigError, match=f"--as-of '{text}': {message}"):
         parse_as_of_date(text, zone)
+
+
+def test_parse_as_of_date_month_first_refused() -> None:
+    """Check that --as-of 01/02/2023 is refused, not read as 2 January."""
+    with pytest.raises(ConfigError, match="expected a date YYYY-MM-DD"):
+        parse_as_of_date("01/02/2023", "Asia/Tokyo")

@@ -10,13 +10,20 @@ become integer comparisons that every backend evaluates the same way.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ghost_model.contract import LATEST_CUTOFF_DAY
-from ghost_model.dataset import Dataset, covered_until, cutoff_instant, day_cutoff
+from ghost_model.dataset import (
+    ISO_DATE_START,
+    Dataset,
+    covered_until,
+    cutoff_instant,
+    day_cutoff,
+)
 from ghost_model.errors import ConfigError
 from ghost_model.features.config import FeatureConfig
 
@@ -129,6 +136,11 @@ def _cutoff_value(value: object) -> pd.Timestamp:
         raise ConfigError(
             f"cutoff {value!r}: a number, not a date; pass '2024-04-01', a "
             "datetime.date or a timestamp"
+        )
+    if isinstance(value, str) and not re.match(ISO_DATE_START, value.strip()):
+        # pandas reads '01/02/2023' as 2 January, month first
+        raise ConfigError(
+            f"cutoff {value!r}: not an ISO 8601 date; write it YYYY-MM-DD"
         )
     try:
         stamp = pd.Timestamp(value)  # type: ignore[arg-type]
