@@ -94,9 +94,18 @@ def champion_or_train(data: Path, settings: Settings) -> PartnerRiskModel:
     train = importlib.import_module("pipelines.train")
 
     try:
-        return load_model("champion", settings)
+        model = load_model("champion", settings)
     except ModelNotReadyError:
         log.info("no champion model in the registry yet: training one on %s", data)
+    else:
+        log.info(
+            "scoring with the registry's champion, %s version %s, without training "
+            "(`ghost-model train --data %s --promote` retrains it)",
+            model.metadata.get("name"),
+            model.metadata.get("version"),
+            data,
+        )
+        return model
     parser = argparse.ArgumentParser(prog="ghost-model train")
     train.add_arguments(parser)
     status = train.run(parser.parse_args(["--data", str(data), "--promote"]))
