@@ -70,7 +70,7 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
     from ghost_model.dataset import (
         DatasetConfig,
         check_timezone,
-        cutoff_instant,
+        day_cutoff,
         latest_cutoff,
     )
     from ghost_model.features import build_feature_table
@@ -87,6 +87,17 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         extract_time=pd.Timestamp.now(tz="UTC").as_unit("us"),
         name="posted activity",
     )
+    cutoff = _checked(
+        lambda: day_cutoff(day, timezone, f"as_of {request.as_of!r}"), "body.as_of"
+    )
+    latest = latest_cutoff(config.extract_time, timezone)
+    if cutoff > latest:
+        raise RequestFieldError.about(
+            "body.as_of",
+            f"{request.as_of!r} is {day.isoformat()} in {timezone}, after today "
+            f"({latest.tz_convert(timezone).date().isoformat()}); a score is taken "
+            "at a midnight that has passed",
+        )
     posted = request.tables.model_dump(exclude_none=True)
     raw = {
         name: pd.DataFrame.from_records(rows, columns=None if rows else columns(name))
@@ -97,15 +108,6 @@ def score_activity(state: ServiceState, request: ActivityRequest) -> dict[str, A
         lambda: validate_tables(raw, config, sources=sources), "body.tables"
     )
 
-    cutoff = cutoff_instant(day, timezone)
-    latest = latest_cutoff(config.extract_time, timezone)
-    if cutoff > latest:
-        raise RequestFieldError.about(
-            "body.as_of",
-            f"{request.as_of!r} is {day.isoformat()} in {timezone}, after today "
-            f"({latest.tz_convert(timezone).date().isoformat()}); a score is taken "
-            "at a midnight that has passed",
-        )
     table = _checked(lambda: build_feature_table(dataset, [cutoff]), "body.tables")
     frame = table.frame
     if frame.empty or not (frame["partner_id"] == request.partner_id).any():

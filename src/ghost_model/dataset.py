@@ -27,10 +27,10 @@ from ghost_model.errors import ConfigError, DataContractError
 DATASET_FILE = "dataset.yaml"
 
 CLOCK_WORD = r"(?i)^\s*(now|today)\s*$"
+"""Words pandas reads as the machine's current time; no export means that."""
 ISO_DATE_START = r"^\d{4}-\d{2}-\d{2}"
 """How a date written as text must start: year, month, day (``01/02/2023`` is
 ambiguous, and pandas would read it month first)."""
-"""Words pandas reads as the machine's current time; no export means that."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,16 @@ def covered_until(extract_time: pd.Timestamp) -> pd.Timestamp:
 
     An extract stamped ``23:59:59`` thus covers its day up to midnight, for the
     latest cutoff, the monthly cutoffs and the label windows alike.
+
+    Parameters
+    ----------
+    extract_time
+        The instant the data was taken (UTC).
+
+    Returns
+    -------
+    pandas.Timestamp
+        The instant up to which events are known.
     """
     return extract_time + END_OF_DAY_STAMP
 
@@ -335,6 +345,20 @@ def parse_as_of_date(text: str, timezone: str, option: str = "--as-of") -> pd.Ti
 
 def day_cutoff(day: dt.date, timezone: str, where: str) -> pd.Timestamp:
     """The cutoff of calendar day ``day`` (:func:`cutoff_instant`), checked.
+
+    Parameters
+    ----------
+    day
+        The calendar day in ``timezone``.
+    timezone
+        The dataset's IANA time zone.
+    where
+        What the day was given as, named in errors (``--as-of '2024-04-01'``).
+
+    Returns
+    -------
+    pandas.Timestamp
+        The start of the day as a UTC instant.
 
     Raises
     ------

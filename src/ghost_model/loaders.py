@@ -35,12 +35,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ghost_model.contract import TABLES
+from ghost_model.contract import TABLES, TableSpec
 from ghost_model.dataset import DATASET_FILE, Dataset, DatasetConfig
 from ghost_model.errors import DataContractError, GhostModelError
 from ghost_model.validation import (
@@ -158,15 +158,16 @@ def load_dataset(
 
 
 def _warn_empty(dataset: Dataset) -> None:
-    """Warn of an optional table without rows: its features count zero events for
-    every partner, which a model reads as silence, not as data not recorded."""
+    """Warn of an optional table without rows: its features are built from no rows
+    for every partner (no events, no roster, no attributes), which a model reads as
+    silence or absence, not as data not recorded."""
     for name, frame in dataset.tables.items():
         if name != "deals" and frame.empty:
             counts = dataset.row_counts.get(name, {})
             log.warning(
                 "%s: table %s has no rows (%d read, %d quarantined): its features "
-                "count zero events for every partner; if %s are not recorded, leave "
-                "the table out and its features are left out too",
+                "are built from no rows for every partner; if %s are not recorded, "
+                "leave the table out and its features are left out too",
                 dataset.source,
                 name,
                 counts.get("read", 0),
@@ -192,7 +193,41 @@ def read_folder(folder: Path) -> RawTables:
     files = _table_files(folder)
     raw = {name: _read_file(path) for name, path in files.items()}
     origins = {name: _origin(path, len(raw[name])) for name, path in files.items()}
+    for name, path in files.items():
+        if origins[name].csv:
+            _warn_rows_inside_text(path, raw[name], TABLES[name])
     return config, raw, origins
+
+
+def _warn_rows_inside_text(path: Path, frame: pd.DataFrame, spec: TableSpec) -> None:
+    """Warn of a free-text value holding a line that looks like a whole row.
+
+    A quote opened by mistake and closed by a later stray quote (an inch mark, say)
+    makes every line in between part of one value, and the rows on those lines are
+    never read. In an id, a category, a number or a timestamp that value is a
+    violation anyway; free text (a partner's ``name``) may hold line breaks, so
+    there it is a warning naming the place, not a refusal. The test is a line after
+    the first with at least as many commas as the header has separators.
+    """
+    separators = len(frame.columns) - 1
+    texts = [c.name for c in spec.columns if c.kind == "text" and c.name in frame]
+    for name in texts:
+        values = frame[name]
+        broken = values.str.contains(r"[\r\n]", regex=True, na=False).to_numpy()
+        for row in np.flatnonzero(broken):
+            lines = str(values.iloc[row]).splitlines()[1:]
+            if separators >= 1 and any(n.count(",") >= separators for n in lines):
+                log.warning(
+                    "%s row %d, column %r: the value holds a line that looks like a "
+                    "whole row (%d commas); if a quote was opened by mistake and "
+                    "closed further down, the rows in between were read as text of "
+                    "this value. Check the quotes around this row.",
+                    path.name,
+                    row + 1,
+                    name,
+                    separators,
+                )
+                return
 
 
 def _origin(path: Path, rows: int) -> Origin:
@@ -287,9 +322,21 @@ def belongs_to_dataset(name: str, *, mapped: bool) -> bool:
     That is ``dataset.yaml`` and any YAML (a column mapping), the simulator's
     ``truth.csv``, and every file a load would read as a table: one named after a
     contract table with a table suffix in any case (``deals.CSV``), or, in a mapped
-    export (``mapped``), whose tables may carry any name, any file with a table
-    suffix. A file that does not exist yet counts too: writing it would change
-    what the next load reads.
+    export, whose tables may carry any name, any file with a table suffix. A file
+    that does not exist yet counts too: writing it would change what the next load
+    reads.
+
+    Parameters
+    ----------
+    name
+        The file's name, without its folder.
+    mapped
+        Whether the folder is a mapped export (:func:`is_mapped_folder`).
+
+    Returns
+    -------
+    bool
+        True when the file belongs to the dataset.
     """
     suffix = _suffix(Path(name))
     table = name[: -len(suffix)] if suffix else ""
@@ -302,8 +349,19 @@ def belongs_to_dataset(name: str, *, mapped: bool) -> bool:
 
 
 def is_mapped_folder(folder: Path) -> bool:
-    """Whether ``folder`` is a mapped export; a broken or missing ``dataset.yaml``
-    reads as not mapped (loading the dataset reports the broken file itself)."""
+    """Whether ``folder`` is a mapped export (its ``dataset.yaml`` names a mapping).
+
+    Parameters
+    ----------
+    folder
+        A dataset folder.
+
+    Returns
+    -------
+    bool
+        True for a mapped export; a broken or missing ``dataset.yaml`` reads as not
+        mapped (loading the dataset reports the broken file itself).
+    """
     try:
         return _is_mapped(folder)
     except GhostModelError:
@@ -399,70 +457,9 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame:
         ),
     )
     _check_last_quote_closed(path, table)
-    _warn_rows_inside_values(path, table)
     names = [name or f"Unnamed: {i}" for i, name in enumerate(table.column_names)]
     frame: pd.DataFrame = table.rename_columns(names).to_pandas()
     return frame
-
-
-def _warn_rows_inside_values(path: Path, table: pa.Table) -> None:
-    """Warn of a value holding a line that looks like a whole row of the file.
-
-    A quote opened by mistake and closed by a later stray quote (an inch mark, say)
-    makes every line in between part of one value, and the rows on those lines are
-    never read. A quoted value may hold line breaks, so this is a warning naming
-    the place, not a refusal: the test is a line after the first with at least as
-    many commas as the header has separators. Only values holding a line break are
-    looked at, found by Arrow compute, so a file without them costs one scan.
-    """
-    separators = table.num_columns - 1
-    if separators < 1 or _one_line_per_row(path, table.num_rows):
-        return
-    for name in table.column_names:
-        column = table.column(name)
-        broken = pc.fill_null(
-            pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r")),
-            False,
-        )
-        if not pc.any(broken).as_py():
-            continue
-        rows = pc.indices_nonzero(broken).to_pylist()
-        for row in rows:
-            lines = str(column[row].as_py()).splitlines()[1:]
-            if any(line.count(",") >= separators for line in lines):
-                log.warning(
-                    "%s row %d, column %r: the value holds a line that looks like a "
-                    "whole row (%d commas); if a quote was opened by mistake and "
-                    "closed further down, the rows in between were read as text of "
-                    "this value. Check the quotes around this row.",
-                    path.name,
-                    row + 1,
-                    name,
-                    separators,
-                )
-                return
-
-
-def _one_line_per_row(path: Path, rows: int) -> bool:
-    """Whether a plain CSV file has one line for the header and one per row, so that
-    no value holds a line break.
-
-    Two fast byte counts: line feeds, which must be one per row plus the header's
-    (less one without a final line break), and carriage returns, which must be
-    none or one before each line feed. A ``.csv.gz`` file is not counted and
-    answers False.
-    """
-    if path.name.lower().endswith(".gz"):
-        return False
-    feeds = returns = 0
-    last = b""
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            feeds += chunk.count(b"\n")
-            returns += chunk.count(b"\r")
-            last = chunk[-1:]
-    expected = rows + 1 if last == b"\n" else rows
-    return feeds == expected and returns in (0, feeds)
 
 
 def _read_csv_pandas(path: Path) -> pd.DataFrame:

@@ -524,3 +524,19 @@ def test_load_csv_multi_line_note_no_swallow_warning(
         load_dataset(tmp_path)
 
     assert "looks like a whole row" not in caplog.text
+
+
+def test_load_csv_swallowed_rows_warn_on_pandas_fallback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that the warning also comes when a short row sends the file to pandas'
+    parser (Arrow refuses short rows)."""
+    _partners_with_stray_quotes(tmp_path)
+    with (tmp_path / "partners.csv").open("a", encoding="utf-8") as handle:
+        handle.write("P4,gold\n")
+
+    with caplog.at_level(logging.WARNING, logger="ghost_model.loaders"):
+        partners = load_dataset(tmp_path).table("partners")
+
+    assert partners["partner_id"].tolist() == ["P1", "P3", "P4"]
+    assert "partners.csv row 1, column 'name'" in caplog.text

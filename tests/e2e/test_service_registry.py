@@ -325,3 +325,26 @@ def test_refuse_activity_scored_after_today(
     error = answer.json()["errors"][0]
     assert error["field"] == "body.as_of"
     assert "after today" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "zone", "message"),
+    [
+        ("2011-12-30", "Pacific/Apia", "does not exist in Pacific/Apia"),
+        ("1800-01-01", None, "before 1900-01-01"),
+    ],
+)
+def test_refuse_activity_as_of_without_cutoff(
+    api: httpx.Client, trained: Trained, as_of: str, zone: str | None, message: str
+) -> None:
+    """Check that an as_of with no cutoff (a day the zone skipped, a day before
+    1900) is a 422 on as_of, before the posted rows are validated."""
+    body = trained.activity(trained.scores["en"][0]["partner_id"])
+    body["as_of"] = as_of
+    if zone is not None:
+        body["timezone"] = zone
+    answer = api.post("/v1/score-activity", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["errors"][0]
+    assert error["field"] == "body.as_of"
+    assert message in error["message"]
