@@ -24,6 +24,7 @@ contract to frames that come from elsewhere.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import itertools
@@ -210,13 +211,15 @@ def _warn_rows_inside_text(path: Path, frame: pd.DataFrame, spec: TableSpec) -> 
     the first with at least as many commas as the header has separators.
     """
     separators = len(frame.columns) - 1
+    if separators < 1:
+        return
     texts = [c.name for c in spec.columns if c.kind == "text" and c.name in frame]
     for name in texts:
         values = frame[name]
         broken = values.str.contains(r"[\r\n]", regex=True, na=False).to_numpy()
         for row in np.flatnonzero(broken):
             lines = str(values.iloc[row]).splitlines()[1:]
-            if separators >= 1 and any(n.count(",") >= separators for n in lines):
+            if any(n.count(",") >= separators for n in lines):
                 log.warning(
                     "%s row %d, column %r: the value holds a line that looks like a "
                     "whole row (%d commas); if a quote was opened by mistake and "
@@ -338,13 +341,11 @@ def belongs_to_dataset(name: str, *, mapped: bool) -> bool:
     bool
         True when the file belongs to the dataset.
     """
-    suffix = _suffix(Path(name))
-    table = name[: -len(suffix)] if suffix else ""
     return (
-        table in TABLES
+        _table_name(name) in TABLES
         or name in KNOWN_FILES
         or name.lower().endswith((".yaml", ".yml"))
-        or (mapped and bool(suffix))
+        or (mapped and bool(_suffix(Path(name))))
     )
 
 
@@ -385,8 +386,7 @@ def _table_files(folder: Path) -> dict[str, Path]:
         name = path.name
         if name.startswith(".") or name in KNOWN_FILES or name == QUARANTINE_DIR:
             continue
-        suffix = _suffix(path)
-        table = name[: -len(suffix)] if suffix else ""
+        table = _table_name(name)
         if path.is_dir() or table not in TABLES:
             unknown.append(name + ("/" if path.is_dir() else ""))
             continue
@@ -457,8 +457,7 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame:
         ),
     )
     _check_last_quote_closed(path, table)
-    names = [name or f"Unnamed: {i}" for i, name in enumerate(table.column_names)]
-    frame: pd.DataFrame = table.rename_columns(names).to_pandas()
+    frame: pd.DataFrame = table.rename_columns(_named(table.column_names)).to_pandas()
     return frame
 
 
@@ -482,10 +481,13 @@ def _read_csv_pandas(path: Path) -> pd.DataFrame:
         raise DataContractError(_parser_problem(path, str(exc))) from exc
     header = rows.iloc[0]
     frame = rows.iloc[1:].reset_index(drop=True)
-    frame.columns = pd.Index(
-        [f"Unnamed: {i}" if pd.isna(name) else name for i, name in enumerate(header)]
-    )
+    frame.columns = pd.Index(_named([None if pd.isna(n) else n for n in header]))
     return frame
+
+
+def _named(header: list[str | None]) -> list[str]:
+    """Header names, an empty one as ``Unnamed: <position>`` (as pandas names it)."""
+    return [name or f"Unnamed: {i}" for i, name in enumerate(header)]
 
 
 def _parser_problem(path: Path, message: str) -> str:
@@ -618,19 +620,16 @@ class CsvLines:
     def __init__(self, path: Path, rows: int) -> None:
         self.path = path
         self.rows = rows
-        self._looked = False
-        self._starts: list[int] | None = None
 
     def __call__(self, row: int) -> int | None:
         """The line data row ``row`` (0-based) starts on, or None if unknown."""
-        if not self._looked:
-            self._starts = self._find_starts()
-            self._looked = True
-        if self._starts is None:
+        starts = self._starts
+        if starts is None:
             return row + 2
-        return self._starts[row] if row < len(self._starts) else None
+        return starts[row] if row < len(starts) else None
 
-    def _find_starts(self) -> list[int] | None:
+    @functools.cached_property
+    def _starts(self) -> list[int] | None:
         """None if every row is one line, else each row's first line.
 
         The list is empty when the walk disagrees with the rows read (Python's
@@ -667,6 +666,12 @@ def _check_header(path: Path) -> None:
             f"{path.name}: the header names a column more than once ({places}); "
             "keep one column per name"
         )
+
+
+def _table_name(name: str) -> str:
+    """A file name without its table suffix (``deals`` of ``deals.CSV``), or ""."""
+    suffix = _suffix(Path(name))
+    return name[: -len(suffix)] if suffix else ""
 
 
 def _suffix(path: Path) -> str:

@@ -229,6 +229,24 @@ def test_load_extreme_wellformed_offsets_read_as_instants(tmp_path: Path) -> Non
     assert loaded == [pd.Timestamp("2024-04-01T00:00:00Z")] * 3
 
 
+def _deals_at(
+    zone: str, stamps: list[str]
+) -> tuple[DatasetConfig, dict[str, pd.DataFrame]]:
+    """A config in ``zone`` and one deal per registration instant as written."""
+    config = DatasetConfig(
+        timezone=zone,
+        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
+    )
+    deals = pd.DataFrame(
+        {
+            "deal_id": [f"D{i}" for i in range(len(stamps))],
+            "partner_id": "P1",
+            "registered_at": stamps,
+        }
+    )
+    return config, {"deals": deals}
+
+
 @pytest.mark.parametrize("day", ["2023-09-03", "20230903", "2023/09/03"])
 @pytest.mark.parametrize(
     "beside", [[], ["2024-01-05T10:00:00Z"]], ids=["alone", "mixed"]
@@ -238,20 +256,7 @@ def test_validate_date_on_skipped_midnight_starts_after_gap(
 ) -> None:
     """Check that a bare date whose local midnight the clocks skip is the start of
     that day (01:00 in Santiago), as for cutoffs, not a violation."""
-    config = DatasetConfig(
-        timezone="America/Santiago",
-        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
-    )
-    stamps = [day, *beside]
-    raw = {
-        "deals": pd.DataFrame(
-            {
-                "deal_id": [f"D{i}" for i in range(len(stamps))],
-                "partner_id": "P1",
-                "registered_at": stamps,
-            }
-        )
-    }
+    config, raw = _deals_at("America/Santiago", [day, *beside])
 
     deals = validate_tables(raw, config).table("deals")
 
@@ -260,52 +265,32 @@ def test_validate_date_on_skipped_midnight_starts_after_gap(
     assert expected == pd.Timestamp("2023-09-03T04:00:00Z")
 
 
-def test_validate_date_time_on_skipped_midnight_raises() -> None:
-    """Check that a date with a time of day inside the gap stays a violation."""
-    config = DatasetConfig(
-        timezone="America/Santiago",
-        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
-    )
-    raw = {
-        "deals": pd.DataFrame(
-            {
-                "deal_id": ["D1", "D2"],
-                "partner_id": ["P1", "P1"],
-                "registered_at": ["2023-09-03", "2023-09-03 00:00"],
-            }
-        )
-    }
+@pytest.mark.parametrize(
+    ("zone", "stamps", "message"),
+    [
+        (
+            "America/Santiago",
+            ["2023-09-03", "2023-09-03 00:00"],
+            r"row 2, column 'registered_at', value '2023-09-03 00:00': not a local "
+            r"time in America/Santiago",
+        ),
+        (
+            "Pacific/Apia",
+            ["2011-12-31", "2011-12-30"],
+            r"row 2, column 'registered_at', value '2011-12-30': not a local time "
+            r"in Pacific/Apia",
+        ),
+    ],
+    ids=["time-in-gap", "day-skipped-whole"],
+)
+def test_validate_day_without_that_start_raises(
+    zone: str, stamps: list[str], message: str
+) -> None:
+    """Check that a date with a time of day inside the gap (Santiago), and a day a
+    zone's calendar skipped whole (Pacific/Apia, 2011-12-30), stay violations rather
+    than becoming some other instant; the valid first row is not named."""
+    config, raw = _deals_at(zone, stamps)
 
-    with pytest.raises(
-        DataContractError,
-        match=r"row 2, column 'registered_at', value '2023-09-03 00:00': not a local "
-        r"time in America/Santiago",
-    ) as raised:
-        validate_tables(raw, config)
-    assert "row 1," not in str(raised.value)
-
-
-def test_validate_date_skipped_whole_by_calendar_raises() -> None:
-    """Check that a day a zone's calendar skipped (Pacific/Apia, 2011-12-30) stays a
-    violation rather than becoming the next day's start."""
-    config = DatasetConfig(
-        timezone="Pacific/Apia",
-        extract_time=pd.Timestamp("2024-12-31T00:00:00Z").as_unit("us"),
-    )
-    raw = {
-        "deals": pd.DataFrame(
-            {
-                "deal_id": ["D1", "D2"],
-                "partner_id": ["P1", "P1"],
-                "registered_at": ["2011-12-31", "2011-12-30"],
-            }
-        )
-    }
-
-    with pytest.raises(
-        DataContractError,
-        match=r"row 2, column 'registered_at', value '2011-12-30': not a local time "
-        r"in Pacific/Apia",
-    ) as raised:
+    with pytest.raises(DataContractError, match=message) as raised:
         validate_tables(raw, config)
     assert "row 1," not in str(raised.value)

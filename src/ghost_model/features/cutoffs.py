@@ -105,25 +105,22 @@ def normalise_cutoffs(cutoffs: Iterable[object], timezone: str) -> list[pd.Times
     out: set[pd.Timestamp] = set()
     for value in cutoffs:
         given = _cutoff_value(value)
-        where = f"cutoff {value!r}"
-        if given.tzinfo is None:
-            stamp = day_cutoff(given.date(), timezone, where)
-        else:
-            stamp = cutoff_instant(given, timezone)
-        local = stamp.tz_convert(timezone)
-        if local.date() > LATEST_CUTOFF_DAY:
+        aware = given.tzinfo is not None
+        day = given.tz_convert(timezone).date() if aware else given.date()
+        if day > LATEST_CUTOFF_DAY:
             raise ConfigError(
-                f"cutoff {value!r} is {local.date().isoformat()} in the dataset's "
+                f"cutoff {value!r} is {day.isoformat()} in the dataset's "
                 f"zone; cutoffs must be on or before {LATEST_CUTOFF_DAY.isoformat()} "
                 "(the label window after a cutoff has to end inside the calendar)"
             )
-        # the day's start, not local.normalize(): where the clocks go forward at
+        stamp = day_cutoff(day, timezone, f"cutoff {value!r}")
+        # the day's start, not the local midnight: where the clocks go forward at
         # midnight the day starts at the first time after the gap
-        if stamp != day_cutoff(local.date(), timezone, where):
+        if aware and stamp != given:
             raise ConfigError(
-                f"cutoff {value!r} is {local.isoformat()} in the dataset's zone "
-                f"{timezone!r}; cutoffs are midnight in that zone: pass a date such as "
-                f"{local.date().isoformat()!r} or use cutoff_instant()"
+                f"cutoff {value!r} is {given.tz_convert(timezone).isoformat()} in the "
+                f"dataset's zone {timezone!r}; cutoffs are midnight in that zone: "
+                f"pass a date such as {day.isoformat()!r} or use cutoff_instant()"
             )
         out.add(stamp)
     return sorted(out)
